@@ -1,0 +1,46 @@
+"""Local Mixup (Baena, Drumetz, Gripon, 2022): Mixup whose pairs are weighted by a locality graph.
+
+Typical use in a training loop::
+
+    mix = LocalMixup("exp", alpha=1e-3)
+    batch = mix(x, y)
+    loss = mixup_loss(model(batch.x), batch)
+"""
+
+__version__ = "0.1.0"
+
+from .distances import pairwise_distances
+from .graphs import GRAPHS, locality_weights
+from .loss import mixup_loss, per_sample_cross_entropy
+from .mixing import PAIRINGS, LocalMixup, MixedBatch
+from .profiles import PROFILES, chapter_header, check_profile
+from .provenance import default_device, device_name, environment, git_commit
+from .records import data_dir, load_records, missing, project_root, read_record, results_dir, write_record
+from .spirals import Split, make_spirals
+
+__all__ = [
+    "GRAPHS",
+    "PAIRINGS",
+    "PROFILES",
+    "LocalMixup",
+    "MixedBatch",
+    "Split",
+    "chapter_header",
+    "check_profile",
+    "data_dir",
+    "default_device",
+    "device_name",
+    "environment",
+    "git_commit",
+    "load_records",
+    "locality_weights",
+    "make_spirals",
+    "missing",
+    "mixup_loss",
+    "pairwise_distances",
+    "per_sample_cross_entropy",
+    "project_root",
+    "read_record",
+    "results_dir",
+    "write_record",
+]

@@ -1,0 +1,69 @@
+"""Locality graphs of the paper (Section 4.1): the weight W[i, j] of each pair."""
+
+from __future__ import annotations
+
+import torch
+
+from .distances import pairwise_distances
+from .validation import check_choice, check_integer, check_real
+
+GRAPHS = ("knn", "threshold", "exp", "none")
+_PARAMETER_OF = {"knn": "k", "threshold": "eps", "exp": "alpha", "none": None}
+
+
+def locality_weights(
+    x: torch.Tensor,
+    graph: str,
+    *,
+    k: int | None = None,
+    eps: float | None = None,
+    alpha: float | None = None,
+    distances: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Weight matrix W of a locality graph on the samples of a batch.
+
+    Args:
+        x: tensor of shape (B, ...).
+        graph: ``"knn"`` (W[i, j] = 1 if j is i itself or among the k nearest
+            neighbours of i, else 0; not symmetric), ``"threshold"``
+            (W[i, j] = 1 if D[i, j] <= eps), ``"exp"`` (W[i, j] = exp(-alpha D[i, j]))
+            or ``"none"`` (all ones: classical Mixup).
+        k: number of neighbours, integer >= 0; values above B - 1 keep every pair.
+        eps: distance threshold, in [0, inf].
+        alpha: decay rate, in [0, inf).
+        distances: optional precomputed (B, B) distances (else ``pairwise_distances(x)``).
+
+    Returns:
+        float32 tensor of shape (B, B) with entries in [0, 1] and ones on the diagonal.
+        k = 0, eps = 0 (distinct points) and alpha = inf give the identity (no mixing);
+        k >= B - 1, eps = inf and alpha = 0 give all ones (Mixup).
+    """
+    graph = check_choice("graph", graph, GRAPHS)
+    given = {"k": k, "eps": eps, "alpha": alpha}
+    needed = _PARAMETER_OF[graph]
+    for name, value in given.items():
+        if name != needed and value is not None:
+            raise ValueError(f"{name} is not a parameter of graph={graph!r} (it takes {needed or 'none'})")
+    if needed is not None and given[needed] is None:
+        raise ValueError(f"graph={graph!r} needs the parameter {needed}")
+
+    size = x.shape[0]
+    if graph == "none":
+        return torch.ones(size, size, device=x.device)
+    if graph == "knn":
+        k = check_integer("k", k, low=0)
+    elif graph == "threshold":
+        eps = check_real("eps", eps, low=0.0)
+    else:
+        alpha = check_real("alpha", alpha, low=0.0, high=float("inf"), high_open=True)
+
+    d = pairwise_distances(x) if distances is None else distances.float()
+    if graph == "threshold":
+        return (d <= eps).float()
+    if graph == "exp":
+        return torch.exp(-alpha * d)
+    # knn: self first (distance 0 sorted to the front with a -1 sentinel), ties broken by index.
+    d = d.clone()
+    d.fill_diagonal_(-1.0)
+    nearest = d.argsort(dim=1, stable=True)[:, : min(k, size - 1) + 1]
+    return torch.zeros(size, size, device=x.device).scatter_(1, nearest, 1.0)

@@ -1,0 +1,55 @@
+"""Where a run or a chapter comes from: library versions, device, commit, date."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import subprocess
+from functools import cache
+from pathlib import Path
+
+import torch
+
+
+def device_name(device: torch.device | str | None = None) -> str:
+    """Human-readable name of ``device`` (default: CUDA if available, else CPU)."""
+    device = torch.device(device) if device is not None else default_device()
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def default_device() -> torch.device:
+    """``cuda`` when a GPU is visible, else ``cpu``."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@cache
+def git_commit() -> str:
+    """Commit of the working tree this package is imported from (``+dirty`` if modified), or ``unknown``."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def environment(device: torch.device | str | None = None) -> dict[str, str]:
+    """Versions, device, commit and UTC time, to store beside every result."""
+    import numpy
+    import torchvision
+
+    from . import __version__
+
+    return {
+        "localmixup": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": numpy.__version__,
+        "device": device_name(device),
+        "commit": git_commit(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
