@@ -1,0 +1,38 @@
+# `make book`: set up a fresh machine and build the whole book (quick profile on CPU,
+# paper profile where a GPU is visible). `make test`: the test suite (unit tests + nbval).
+# The Python environment lives in .venv/ and is reused while pyproject.toml and the lock
+# file are unchanged.
+
+VENV   := .venv
+PYTHON := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export MPLBACKEND := Agg
+
+.PHONY: setup data book test clean
+
+setup: $(STAMP) data
+
+$(STAMP): pyproject.toml requirements-lock.txt
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade "pip>=23.2"
+	$(PYTHON) -m pip install --quiet -c requirements-lock.txt -e ".[book,test]" --config-settings editable_mode=compat
+	touch $@
+
+# Fashion-MNIST comes from Debian's package; the other datasets download on first use.
+data:
+	@if [ -d $(FASHION_MNIST) ]; then :; \
+	elif command -v apt-get >/dev/null; then \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; \
+	else echo "Fashion-MNIST: no apt-get here; put the four idx .gz files in data/FashionMNIST/raw/"; fi
+
+book: setup
+	$(VENV)/bin/localmixup book --profile auto
+
+test: setup
+	$(PYTHON) -m pytest
+
+clean:
+	rm -rf _build

@@ -1,0 +1,102 @@
+"""The notebook -> book pipeline: execute chapters with papermill, build with Jupyter Book 1."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .profiles import PROFILES
+from .provenance import default_device
+from .records import project_root
+
+# papermill marks the cell it injects; the book shows the parameters through chapter_header instead.
+_INJECTED_TAG = "injected-parameters"
+
+
+class NotebookFailed(RuntimeError):
+    """A chapter failed to execute; the message names the notebook, the cell and the partial output."""
+
+
+def chapters(root: Path | None = None) -> list[Path]:
+    """The chapter sources ``notebooks/*.ipynb``, sorted by name."""
+    return sorted(((root or project_root()) / "notebooks").glob("*.ipynb"))
+
+
+def resolve_profile(profile: str) -> str:
+    """``auto`` becomes ``paper`` where a GPU is visible and ``quick`` elsewhere."""
+    if profile == "auto":
+        return "paper" if default_device().type == "cuda" else "quick"
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of 'auto', {', '.join(map(repr, PROFILES))}, got {profile!r}")
+    return profile
+
+
+def execute_chapter(source: Path, root: Path, profile: str, parameters: dict[str, object] | None = None) -> Path:
+    """Execute one chapter into ``book/<name>.ipynb``.
+
+    The executed copy is written to ``_build/executed/`` first and moved into
+    ``book/`` only when every cell succeeded, so a failure never replaces a good
+    chapter; the partial notebook is kept in ``_build/failed/`` and named in the error.
+    """
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    work = root / "_build" / "executed" / source.name
+    failed = root / "_build" / "failed" / source.name
+    work.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        papermill.execute_notebook(
+            str(source), str(work), parameters={"profile": profile, **(parameters or {})},
+            kernel_name="python3", cwd=str(source.parent), progress_bar=False,
+        )
+    except PapermillExecutionError as error:
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(work, failed)
+        raise NotebookFailed(
+            f"{source.name}: cell {error.cell_index} (execution count {error.exec_count}) raised "
+            f"{error.ename}: {error.evalue}\n  partial output: {failed}"
+        ) from None
+    notebook = nbformat.read(work, as_version=4)
+    for cell in notebook.cells:
+        tags = cell.metadata.get("tags", [])
+        if _INJECTED_TAG in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    target = root / "book" / source.name
+    nbformat.write(notebook, work)
+    shutil.move(work, target)
+    return target
+
+
+def build_html(root: Path) -> Path:
+    """Build the Jupyter Book (warnings are errors) and return the path of its index page."""
+    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(root), "--builder", "html",
+               "--warningiserror", "--nitpick", "--keep-going"]
+    if subprocess.run(command, cwd=root).returncode != 0:
+        raise NotebookFailed("jupyter-book build failed: see the warnings above")
+    return root / "_build" / "html" / "index.html"
+
+
+def build_book(profile: str = "auto", only: list[str] | None = None, parameters: dict[str, object] | None = None) -> Path:
+    """Execute the chapters (all, or those named in ``only``) and build the book; return the index page."""
+    from tqdm.auto import tqdm
+
+    root = project_root()
+    profile = resolve_profile(profile)
+    sources = chapters(root)
+    if only:
+        known = {s.stem: s for s in sources}
+        unknown = sorted(set(only) - set(known))
+        if unknown:
+            raise ValueError(f"--only names unknown chapters {unknown}; chapters are {sorted(known)}")
+        sources = [known[name] for name in only]
+    with tqdm(sources, desc=f"chapters ({profile})", unit="notebook") as bar:
+        for source in bar:
+            bar.set_postfix_str(source.stem)
+            start = time.perf_counter()
+            execute_chapter(source, root, profile, parameters)
+            bar.write(f"  {source.stem}: {time.perf_counter() - start:.0f} s")
+    return build_html(root)
