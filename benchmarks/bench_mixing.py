@@ -1,0 +1,84 @@
+"""One training step of a small CNN: Mixup versus Local Mixup with each graph, same batch.
+
+Prints steps per second and the cost ratio against Mixup measured in the same run
+(interleaved rounds, median of rounds, so machine noise hits every method alike).
+Usage: python benchmarks/bench_mixing.py [--device cpu|cuda] [--batch 128] [--steps 20] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from torch import nn
+
+import localmixup as lm
+
+
+def small_cnn() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(), nn.Linear(128, 10),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default=str(lm.default_device()))
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=20, help="steps per timed round")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    model = small_cnn().to(device)
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(args.batch, 3, 32, 32, device=device)
+    y = torch.randint(0, 10, (args.batch,), device=device)
+    generator = torch.Generator(device).manual_seed(0)
+    methods = {
+        "Mixup": lm.LocalMixup("none", pairing="permutation", generator=generator, validate=False),
+        "Local, exp (permutation)": lm.LocalMixup("exp", alpha=1e-3, pairing="permutation", generator=generator, validate=False),
+        "Local, exp (graph)": lm.LocalMixup("exp", alpha=1e-3, generator=generator, validate=False),
+        "Local, threshold": lm.LocalMixup("threshold", eps=40.0, generator=generator, validate=False),
+        "Local, kNN": lm.LocalMixup("knn", k=16, generator=generator, validate=False),
+    }
+
+    def step(mix: lm.LocalMixup) -> None:
+        batch = mix(x, y)
+        loss = lm.mixup_loss(model(batch.x), batch)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+
+    def timed(mix: lm.LocalMixup) -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            step(mix)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return (time.perf_counter() - start) / args.steps
+
+    for mix in methods.values():  # warm-up
+        step(mix)
+    seconds = {name: [] for name in methods}
+    for _ in range(args.rounds):
+        for name, mix in methods.items():
+            seconds[name].append(timed(mix))
+    base = statistics.median(seconds["Mixup"])
+    print(f"device: {lm.device_name(device)}, torch {torch.__version__}, batch {args.batch}, "
+          f"{args.rounds} rounds x {args.steps} steps, commit {lm.git_commit()}")
+    print(f"{'method':<28}{'steps/s':>10}{'cost vs Mixup':>16}")
+    for name, values in seconds.items():
+        median = statistics.median(values)
+        print(f"{name:<28}{1 / median:>10.1f}{median / base:>15.3f}x")
+
+
+if __name__ == "__main__":
+    main()
