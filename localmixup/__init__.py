@@ -36,15 +36,23 @@ from .theory1d import (
     periodic_operator,
 )
 from .intrusion import intrusion_rate
+from .many_runs import VARIANTS, ManyRunsConfig, ManyRunsResult, StackedMLP, train_many, train_single
+from .spirals_sweep import PAPER_BATCH_SIZES, PAPER_EPS, load_spirals_sweep, sweep_spirals
 
 __all__ = [
     "GRAPHS",
     "PAIRINGS",
+    "PAPER_BATCH_SIZES",
+    "PAPER_EPS",
     "PROFILES",
+    "VARIANTS",
     "LocalMixup",
+    "ManyRunsConfig",
+    "ManyRunsResult",
     "MixedBatch",
     "PiecewiseLinear",
     "Split",
+    "StackedMLP",
     "band_coefficients",
     "band_weights",
     "beta_density",
@@ -65,6 +73,7 @@ __all__ = [
     "linear_optimum",
     "linear_risk_matrix",
     "load_records",
+    "load_spirals_sweep",
     "locality_weights",
     "make_spirals",
     "missing",
@@ -78,5 +87,8 @@ __all__ = [
     "project_root",
     "read_record",
     "results_dir",
+    "sweep_spirals",
+    "train_many",
+    "train_single",
     "write_record",
 ]

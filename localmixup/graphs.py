@@ -19,6 +19,7 @@ def locality_weights(
     eps: float | None = None,
     alpha: float | None = None,
     distances: torch.Tensor | None = None,
+    batched: bool = False,
 ) -> torch.Tensor:
     """Weight matrix W of a locality graph on the samples of a batch.
 
@@ -31,10 +32,14 @@ def locality_weights(
         k: number of neighbours, integer >= 0; values above B - 1 keep every pair.
         eps: distance threshold, in [0, inf].
         alpha: decay rate, in [0, inf).
-        distances: optional precomputed (B, B) distances (else ``pairwise_distances(x)``).
+        distances: optional precomputed (B, B) distances (else ``pairwise_distances(x)``);
+            (R, B, B) when ``batched``.
+        batched: x has shape (R, B, ...), a stack of R independent batches (for
+            instance R runs trained at once); one weight matrix per batch.
 
     Returns:
-        float32 tensor of shape (B, B) with entries in [0, 1] and ones on the diagonal.
+        float32 tensor of shape (B, B) (or (R, B, B) when ``batched``) with entries
+        in [0, 1] and ones on the diagonal.
         k = 0, eps = 0 (distinct points) and alpha = inf give the identity (no mixing);
         k >= B - 1, eps = inf and alpha = 0 give all ones (Mixup).
     """
@@ -47,9 +52,12 @@ def locality_weights(
     if needed is not None and given[needed] is None:
         raise ValueError(f"graph={graph!r} needs the parameter {needed}")
 
-    size = x.shape[0]
+    if batched and x.ndim < 2:
+        raise ValueError(f"batched=True needs x of shape (R, B, ...), got shape {tuple(x.shape)}")
+    lead = tuple(x.shape[:1]) if batched else ()
+    size = x.shape[len(lead)]
     if graph == "none":
-        return torch.ones(size, size, device=x.device)
+        return torch.ones(*lead, size, size, device=x.device)
     if graph == "knn":
         k = check_integer("k", k, low=0)
     elif graph == "threshold":
@@ -57,13 +65,13 @@ def locality_weights(
     else:
         alpha = check_real("alpha", alpha, low=0.0, high=float("inf"), high_open=True)
 
-    d = pairwise_distances(x) if distances is None else distances.float()
+    d = pairwise_distances(x, batched=batched) if distances is None else distances.float()
     if graph == "threshold":
         return (d <= eps).float()
     if graph == "exp":
         return torch.exp(-alpha * d)
     # knn: self first (distance 0 sorted to the front with a -1 sentinel), ties broken by index.
     d = d.clone()
-    d.fill_diagonal_(-1.0)
-    nearest = d.argsort(dim=1, stable=True)[:, : min(k, size - 1) + 1]
-    return torch.zeros(size, size, device=x.device).scatter_(1, nearest, 1.0)
+    d.diagonal(dim1=-2, dim2=-1).fill_(-1.0)
+    nearest = d.argsort(dim=-1, stable=True)[..., : min(k, size - 1) + 1]
+    return torch.zeros(*lead, size, size, device=x.device).scatter_(-1, nearest, 1.0)
