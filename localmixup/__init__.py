@@ -9,14 +9,22 @@ Typical use in a training loop::
 
 __version__ = "0.1.0"
 
+from .adamixup import AdaMixup, PolicyDraw, adamixup_step, split_model
+from .aggregate import PAPER_TABLE1, confidence_interval, format_table1, table1
+from .data import DATASETS, DatasetUnavailable, DeviceLoader, dataset_status, load_arrays
 from .distances import pairwise_distances
 from .graphs import GRAPHS, locality_weights
+from .intrusion import intrusion_rate
 from .loss import mixup_loss, per_sample_cross_entropy
+from .many_runs import VARIANTS, ManyRunsConfig, ManyRunsResult, StackedMLP, train_many, train_single
 from .mixing import PAIRINGS, LocalMixup, MixedBatch
+from .models import MODELS, build_model, count_parameters
 from .profiles import PROFILES, chapter_header, check_profile
 from .provenance import default_device, device_name, environment, git_commit
 from .records import data_dir, load_records, missing, project_root, read_record, results_dir, write_record
 from .spirals import Split, make_spirals
+from .spirals_sweep import PAPER_BATCH_SIZES, PAPER_EPS, load_spirals_sweep, sweep_spirals
+from .sweep import make_configs, pending, record_path, run_one, run_sweep
 from .theory1d import (
     PiecewiseLinear,
     band_coefficients,
@@ -35,36 +43,49 @@ from .theory1d import (
     optimum_values,
     periodic_operator,
 )
-from .intrusion import intrusion_rate
-from .many_runs import VARIANTS, ManyRunsConfig, ManyRunsResult, StackedMLP, train_many, train_single
-from .spirals_sweep import PAPER_BATCH_SIZES, PAPER_EPS, load_spirals_sweep, sweep_spirals
+from .train import METHODS, TrainConfig, profile_config, train_run
 
 __all__ = [
+    "DATASETS",
     "GRAPHS",
+    "METHODS",
+    "MODELS",
     "PAIRINGS",
     "PAPER_BATCH_SIZES",
     "PAPER_EPS",
+    "PAPER_TABLE1",
     "PROFILES",
     "VARIANTS",
+    "AdaMixup",
+    "DatasetUnavailable",
+    "DeviceLoader",
     "LocalMixup",
     "ManyRunsConfig",
     "ManyRunsResult",
     "MixedBatch",
     "PiecewiseLinear",
+    "PolicyDraw",
     "Split",
     "StackedMLP",
+    "TrainConfig",
+    "adamixup_step",
     "band_coefficients",
     "band_weights",
     "beta_density",
     "bias_variance",
     "bin_means",
     "brute_force_optimum",
+    "build_model",
     "chapter_header",
     "check_profile",
+    "confidence_interval",
+    "count_parameters",
     "data_dir",
+    "dataset_status",
     "default_device",
     "device_name",
     "environment",
+    "format_table1",
     "git_commit",
     "intrusion_rate",
     "lemma31_function",
@@ -72,9 +93,11 @@ __all__ = [
     "linear_invariance_defect",
     "linear_optimum",
     "linear_risk_matrix",
+    "load_arrays",
     "load_records",
     "load_spirals_sweep",
     "locality_weights",
+    "make_configs",
     "make_spirals",
     "missing",
     "mixup_loss",
@@ -82,13 +105,21 @@ __all__ = [
     "optimum_operator",
     "optimum_values",
     "pairwise_distances",
+    "pending",
     "per_sample_cross_entropy",
     "periodic_operator",
+    "profile_config",
     "project_root",
     "read_record",
+    "record_path",
     "results_dir",
+    "run_one",
+    "run_sweep",
+    "split_model",
     "sweep_spirals",
+    "table1",
     "train_many",
+    "train_run",
     "train_single",
     "write_record",
 ]

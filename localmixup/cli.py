@@ -1,4 +1,5 @@
-"""Command line: ``localmixup book`` (execute the chapters and build the book)."""
+"""Command line: ``localmixup book`` (execute the chapters and build the book) and
+``localmixup sweep`` (train the runs of Table 1 that have no record yet)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,26 @@ def _book(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    import os
+
+    from .profiles import check_profile
+    from .sweep import make_configs, pending, run_sweep
+
+    if args.no_download:
+        os.environ["LOCALMIXUP_NO_DOWNLOAD"] = "1"
+    device = check_profile(args.profile, allow_cpu=args.allow_cpu) if args.device is None else args.device
+    alphas = [float(a) for a in args.alpha.split(",")] if args.alpha else None
+    overrides = {"epochs": args.epochs, "train_size": args.train_size, "test_size": args.test_size,
+                 "batch_size": args.batch_size, "lr": args.lr}
+    configs = make_configs(args.dataset, args.methods, args.seeds, args.profile, alphas, **overrides)
+    todo = len(pending(configs))
+    print(f"{len(configs)} runs, {len(configs) - todo} already recorded, {todo} to train on {device}", flush=True)
+    paths = run_sweep(configs, progress=not args.no_progress, device=str(device), fast=False if args.no_fast else None, jobs=args.jobs)
+    print(f"records in {sorted({str(p.parent) for p in paths})}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The ``localmixup`` argument parser (one sub-command per task)."""
     main_parser = argparse.ArgumentParser(prog="localmixup", description=__doc__)
@@ -24,6 +45,25 @@ def parser() -> argparse.ArgumentParser:
                       help="quick: minutes on a CPU; paper: the paper's protocol (GPU); auto: paper if a GPU is visible")
     book.add_argument("--only", action="append", metavar="NAME", help="execute only these chapters (comma-separated notebook names); the book is still built whole")
     book.set_defaults(run=_book)
+
+    sweep = commands.add_parser("sweep", help="train the Table-1 runs that have no record yet (resumable)")
+    sweep.add_argument("--dataset", required=True, help="dataset(s), comma-separated: cifar10, cifar100, svhn, fashion_mnist, mnist")
+    sweep.add_argument("--methods", default="baseline,mixup,local", help="comma-separated: baseline, mixup, local")
+    sweep.add_argument("--seeds", default="0", help="e.g. 0-9 or 0,3,5")
+    sweep.add_argument("--profile", default="quick", choices=["quick", "paper"], help="training protocol (paper needs a GPU)")
+    sweep.add_argument("--alpha", help="exp-decay rate(s) of Local Mixup, comma-separated (default: the profile's)")
+    sweep.add_argument("--epochs", type=int, help="override the profile's epochs (records go to a separate folder)")
+    sweep.add_argument("--train-size", type=int, help="override: train on a fixed subset of this size")
+    sweep.add_argument("--test-size", type=int, help="override: test on a fixed subset of this size")
+    sweep.add_argument("--batch-size", type=int, help="override the batch size")
+    sweep.add_argument("--lr", type=float, help="override the initial learning rate")
+    sweep.add_argument("--jobs", type=int, default=1, help="runs trained at once in separate processes")
+    sweep.add_argument("--device", help="torch device (default: cuda if visible, else cpu)")
+    sweep.add_argument("--allow-cpu", action="store_true", help="allow the paper profile on a CPU")
+    sweep.add_argument("--no-download", action="store_true", help="never download a missing dataset")
+    sweep.add_argument("--no-fast", action="store_true", help="plain eager steps on CUDA (no CUDA graph)")
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bars")
+    sweep.set_defaults(run=_sweep)
     return main_parser
 
 

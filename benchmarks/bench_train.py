@@ -1,0 +1,180 @@
+"""Training-step speed: the plain eager loop against the fast path(s) of localmixup.train.
+
+Printed, all in the same run and as ratios against the plain loop:
+1. DenseNet-BC (Fashion-MNIST shape 1x28x28) at the paper's batch 64, Local Mixup step:
+   plain eager loop (torch.optim.SGD, validating LocalMixup, integer labels) / the eager step of
+   ``train_run`` / the CUDA-graph step of ``train_run`` (CUDA only) / ``--procs`` CUDA-graph
+   processes at once (aggregate steps per second = runs per hour, CUDA only).
+2. Mixup versus Local Mixup cost with the fastest single-process step.
+3. ResNet-18 at batch ``--big-batch`` (512): images per second of the fastest step.
+
+Synthetic data already on the device (as the GPU-resident loader provides). Examples::
+
+    python benchmarks/bench_train.py                       # CUDA if visible; full sizes
+    python benchmarks/bench_train.py --device cpu --steps 3 --batch 32 --big-batch 64 --small
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import time
+
+import torch
+
+import localmixup as lm
+from localmixup.mixing import LocalMixup
+from localmixup.models import build_model
+from localmixup.train import SGD, CapturedStep, eager_step
+
+
+def _model(name: str, device: torch.device, small: bool) -> torch.nn.Module:
+    if name == "densenet_bc":
+        model = build_model("densenet_bc", 10, 1, **({"blocks": (2, 2, 2, 2), "growth": 8} if small else {}))
+    else:
+        model = build_model("resnet18", 10, 3, **({"widths": (16, 32, 64, 128)} if small else {}))
+    model = model.to(device)
+    return model.to(memory_format=torch.channels_last) if device.type == "cuda" else model
+
+
+def _data(name: str, batch: int, device: torch.device):
+    shape = (1, 28, 28) if name == "densenet_bc" else (3, 32, 32)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, *shape, generator=g).to(device)
+    if device.type == "cuda":
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, torch.randint(0, 10, (batch,), generator=g).to(device)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time(fn, steps: int, device: torch.device, warmup: int = 3) -> float:
+    """Seconds per step (best of two timed blocks)."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    best = float("inf")
+    for _ in range(2):
+        start = time.perf_counter()
+        for _ in range(steps):
+            fn()
+        _sync(device)
+        best = min(best, (time.perf_counter() - start) / steps)
+    return best
+
+
+def plain_step_fn(name, batch, device, small, method="local", alpha=5e-4):
+    """The plain loop: what a user writes first (validating mixer, torch's SGD, autocast on CUDA)."""
+    torch.manual_seed(0)
+    model = _model(name, device, small)
+    opt = torch.optim.SGD(model.parameters(), 0.01, momentum=0.9, weight_decay=5e-4)
+    mixer = LocalMixup("exp", alpha=alpha, pairing="permutation") if method == "local" else LocalMixup("none", pairing="permutation")
+    x, y = _data(name, batch, device)
+
+    def step():
+        opt.zero_grad()
+        b = mixer(x, y)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits = model(b.x)
+        lm.mixup_loss(logits, b).backward()
+        opt.step()
+    return step
+
+
+def fast_step_fn(name, batch, device, small, method="local", alpha=5e-4, graph=True):
+    """The step of train_run: eager (CPU) or captured in a CUDA graph (CUDA, ``graph``)."""
+    torch.manual_seed(0)
+    model = _model(name, device, small)
+    opt = SGD(model.parameters(), 0.01, 0.9, 5e-4)
+    gen = torch.Generator().manual_seed(0)
+    mixer = (LocalMixup("exp", alpha=alpha, pairing="permutation", generator=gen, validate=False) if method == "local"
+             else LocalMixup("none", pairing="permutation", generator=gen, validate=False))
+    x, y = _data(name, batch, device)
+    if device.type == "cuda" and graph:
+        captured = CapturedStep(model, opt, tuple(x.shape), 10, device)
+        return lambda: captured(mixer(x, y))
+    return lambda: eager_step(model, opt, x, y, mixer)
+
+
+def _worker(args):
+    name, batch, device, small, steps, barrier, queue = args
+    device = torch.device(device)
+    step = fast_step_fn(name, batch, device, small)
+    for _ in range(3):
+        step()
+    _sync(device)
+    barrier.wait()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    queue.put((start, time.perf_counter()))
+
+
+def aggregate_rate(name, batch, device, small, steps, procs) -> float:
+    """Steps per second of ``procs`` processes each running its own captured training run."""
+    ctx = mp.get_context("spawn")
+    barrier, queue = ctx.Barrier(procs), ctx.Queue()
+    workers = [ctx.Process(target=_worker, args=((name, batch, str(device), small, steps, barrier, queue),)) for _ in range(procs)]
+    for w in workers:
+        w.start()
+    spans = [queue.get() for _ in workers]
+    for w in workers:
+        w.join()
+    return procs * steps / (max(e for _, e in spans) - min(s for s, _ in spans))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default=str(lm.default_device()))
+    parser.add_argument("--steps", type=int, help="timed steps per measurement (default 50 on CUDA, 3 on CPU)")
+    parser.add_argument("--batch", type=int, default=64, help="batch of the launch-bound DenseNet-BC case")
+    parser.add_argument("--big-batch", type=int, default=512, help="batch of the ResNet-18 throughput case")
+    parser.add_argument("--procs", type=int, help="concurrent CUDA-graph processes (default 4 on CUDA, 0 = skip)")
+    parser.add_argument("--small", action="store_true", help="small networks (default on CPU): DenseNet-BC 2-2-2-2 growth 8, ResNet-18 widths/4")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    small = args.small or not cuda
+    steps = args.steps or (50 if cuda else 3)
+    procs = (4 if cuda else 0) if args.procs is None else args.procs
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    env = lm.environment(device)
+    print(f"device {env['device']}, torch {env['torch']}, torchvision {env['torchvision']}, commit {env['commit']}, "
+          f"{'small' if small else 'full-size'} networks, {steps} timed steps")
+
+    rows = []
+    plain = _time(plain_step_fn("densenet_bc", args.batch, device, small), steps, device)
+    rows.append((f"DenseNet-BC b{args.batch} Local Mixup: plain eager loop", plain, 1.0))
+    eager = _time(fast_step_fn("densenet_bc", args.batch, device, small, graph=False), steps, device)
+    rows.append(("  train_run eager step", eager, plain / eager))
+    best = eager
+    if cuda:
+        graph = _time(fast_step_fn("densenet_bc", args.batch, device, small), steps, device)
+        rows.append(("  train_run CUDA-graph step", graph, plain / graph))
+        best = min(best, graph)
+    if procs > 1:
+        rate = aggregate_rate("densenet_bc", args.batch, device, small, steps, procs)
+        rows.append((f"  {procs} processes at once (aggregate; runs/hour ratio)", 1.0 / rate, plain * rate))
+    mixup = _time(fast_step_fn("densenet_bc", args.batch, device, small, method="mixup", graph=cuda), steps, device)
+    local = _time(fast_step_fn("densenet_bc", args.batch, device, small, method="local", graph=cuda), steps, device)
+    rows.append((f"  fastest step, Mixup", mixup, plain / mixup))
+    rows.append((f"  fastest step, Local Mixup (cost vs Mixup {100 * (local / mixup - 1):+.1f}%)", local, plain / local))
+
+    plain_big = _time(plain_step_fn("resnet18", args.big_batch, device, small), steps, device)
+    fast_big = _time(fast_step_fn("resnet18", args.big_batch, device, small, graph=cuda), steps, device)
+    rows.append((f"ResNet-18 b{args.big_batch} Local Mixup: plain eager loop ({args.big_batch / plain_big:,.0f} img/s)", plain_big, 1.0))
+    rows.append((f"  fastest step ({args.big_batch / fast_big:,.0f} img/s)", fast_big, plain_big / fast_big))
+
+    width = max(len(r[0]) for r in rows)
+    print(f"{'case':<{width}}  {'ms/step':>9}  {'vs plain':>8}")
+    for name, seconds, ratio in rows:
+        print(f"{name:<{width}}  {1000 * seconds:9.2f}  {ratio:7.2f}x")
+
+
+if __name__ == "__main__":
+    main()

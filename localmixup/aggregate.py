@@ -1,0 +1,140 @@
+"""Table 1 from run records: mean and 95% confidence interval per cell, beside the paper's values.
+
+Interval: Student's t, ``mean +- t_{0.975, n-1} * s / sqrt(n)`` with ``s`` the sample standard
+deviation (n - 1 in the denominator) of the n finished runs' final test errors. A cell is marked
+when its interval and the paper's (``mean +- printed half-width``) do not overlap:
+``|mean - paper_mean| > half_width + paper_half_width``. Failed runs (NaN/inf loss) are counted
+but excluded from the mean.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .records import load_records, results_dir
+
+# The paper's Table 1, error % (mean, printed +- half-width).
+PAPER_TABLE1: dict[tuple[str, str], tuple[float, float]] = {
+    ("cifar10", "baseline"): (4.98, 0.03), ("cifar10", "mixup"): (4.13, 0.03), ("cifar10", "local"): (4.03, 0.03),
+    ("cifar100", "baseline"): (30.6, 0.27), ("cifar100", "mixup"): (29.23, 0.4), ("cifar100", "local"): (29.08, 0.34),
+    ("fashion_mnist", "baseline"): (6.20, 0.2), ("fashion_mnist", "mixup"): (6.36, 0.16), ("fashion_mnist", "local"): (5.97, 0.2),
+    ("svhn", "baseline"): (10.01, 0.15), ("svhn", "mixup"): (8.31, 0.14), ("svhn", "local"): (8.20, 0.13),
+}
+PAPER_RUNS = {"cifar10": "100", "cifar100": "unstated", "fashion_mnist": "10", "svhn": "10"}
+TABLE1_DATASETS = ("cifar10", "cifar100", "fashion_mnist", "svhn")
+DATASET_LABELS = {"cifar10": "CIFAR-10 (ResNet-18)", "cifar100": "CIFAR-100 (ResNet-18)",
+                  "fashion_mnist": "Fashion-MNIST (DenseNet-BC)", "svhn": "SVHN (LeNet-5)", "mnist": "MNIST (DenseNet-BC)"}
+METHOD_LABELS = {"baseline": "Baseline", "mixup": "Mixup", "local": "Local Mixup"}
+
+
+def confidence_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, int]:
+    """``(mean, half_width, n)``; the half-width is NaN for fewer than 2 values."""
+    from scipy import stats
+
+    n = len(values)
+    if n == 0:
+        return math.nan, math.nan, 0
+    mean = sum(values) / n
+    if n < 2:
+        return mean, math.nan, 1
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return mean, float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n), n
+
+
+def table1_records(profile: str, dataset: str, method: str, alpha: float | None = None) -> list[dict[str, Any]]:
+    """Records of one Table-1 cell: ``results/table1/<profile>/<dataset>/``; for ``local`` only
+    those with the profile's alpha for that dataset (or ``alpha``)."""
+    from .train import profile_config
+
+    if method == "local":
+        alpha = profile_config(profile, dataset, "local").alpha if alpha is None else alpha
+        pattern = f"local-alpha{alpha:g}-seed*.json"
+    else:
+        pattern = f"{method}-seed*.json"
+    return load_records(results_dir("table1", profile, dataset), pattern)
+
+
+def summarise(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Mean, 95% half-width, number of finished and failed runs of a list of records."""
+    records = list(records)
+    ok = [r["final_test_error_pct"] for r in records if r.get("status") == "ok"]
+    mean, half, n = confidence_interval(ok)
+    return {"mean": mean, "ci95": half, "runs": n, "failed": len(records) - n}
+
+
+def table1(profile: str, datasets: Sequence[str] = TABLE1_DATASETS, methods: Sequence[str] = ("baseline", "mixup", "local"),
+           unavailable: dict[str, str] | None = None):
+    """Table 1 rebuilt from the records of ``profile``, one row per (dataset, method), as a DataFrame.
+
+    Columns: dataset, method, runs, failed, mean, ci95 (ours, error %), paper_mean, paper_ci95,
+    paper_runs, outside (True when the two intervals do not overlap; False if either is
+    undefined), note (why a row has no runs: ``unavailable[dataset]`` or "no runs yet").
+    """
+    import pandas as pd
+
+    rows = []
+    for dataset in datasets:
+        for method in methods:
+            s = summarise(table1_records(profile, dataset, method))
+            paper_mean, paper_ci = PAPER_TABLE1.get((dataset, method), (math.nan, math.nan))
+            outside = bool(s["runs"] >= 2 and not math.isnan(paper_mean)
+                           and abs(s["mean"] - paper_mean) > s["ci95"] + paper_ci)
+            note = ""
+            if s["runs"] == 0:
+                note = (unavailable or {}).get(dataset) or "no runs recorded yet"
+            rows.append({"dataset": dataset, "method": method, **s, "paper_mean": paper_mean, "paper_ci95": paper_ci,
+                         "paper_runs": PAPER_RUNS.get(dataset, ""), "outside": outside, "note": note})
+    return pd.DataFrame(rows)
+
+
+def format_table1(table) -> Any:
+    """The table as the paper prints it: rows = methods, columns = datasets, ours beside the paper's.
+
+    A cell reads ``6.05 ± 0.21 (n=10)``; ``†`` marks intervals that do not overlap the paper's;
+    ``—`` marks cells without runs.
+    """
+    import pandas as pd
+
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for row in table.itertuples():
+        label = DATASET_LABELS.get(row.dataset, row.dataset)
+        if row.runs == 0:
+            ours = "—"
+        elif row.runs == 1:
+            ours = f"{row.mean:.2f} (n=1)"
+        else:
+            ours = f"{row.mean:.2f} ± {row.ci95:.2f} (n={row.runs})" + (" †" if row.outside else "")
+        if row.failed:
+            ours += f" [{row.failed} failed]"
+        paper = "" if math.isnan(row.paper_mean) else f"{row.paper_mean:.2f} ± {row.paper_ci95:.2f}"
+        method = METHOD_LABELS.get(row.method, row.method)
+        out.setdefault((label, "ours"), {})[method] = ours
+        out.setdefault((label, "paper"), {})[method] = paper
+    frame = pd.DataFrame(out)
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    return frame
+
+
+def learning_curves(records: Iterable[dict[str, Any]]):
+    """Per-epoch rows (method, seed, alpha, epoch, train_loss, test_error_pct) of finished runs, as a DataFrame."""
+    import pandas as pd
+
+    rows = []
+    for r in records:
+        if r.get("status") != "ok":
+            continue
+        c = r["config"]
+        for e in r["epochs"]:
+            rows.append({"dataset": c["dataset"], "method": c["method"], "seed": c["seed"], "alpha": c["alpha"],
+                         "epoch": e["epoch"], "train_loss": e["train_loss"], "test_error_pct": e["test_error_pct"]})
+    return pd.DataFrame(rows)
+
+
+def records_of(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    """Read the records at ``paths`` (those that exist)."""
+    from .records import read_record
+
+    return [read_record(Path(p)) for p in paths if Path(p).is_file()]

@@ -1,0 +1,35 @@
+"""The networks of the paper's Table 1 and a name -> constructor registry."""
+
+from __future__ import annotations
+
+import torch
+
+from ..validation import check_choice
+from .densenet import DenseNetBC
+from .lenet import LeNet5
+from .resnet import ResNet18
+
+MODELS = ("resnet18", "densenet_bc", "lenet5")
+
+
+def build_model(name: str, num_classes: int, in_channels: int, **options: object) -> torch.nn.Module:
+    """A freshly initialised network (initialised from torch's global RNG: seed it first).
+
+    Args:
+        name: ``"resnet18"`` (32x32 inputs), ``"densenet_bc"`` (any size >= 8x8, the
+            paper uses 1x28x28) or ``"lenet5"`` (32x32 inputs).
+        num_classes: number of outputs, >= 2.
+        in_channels: channels of the input images (1 or 3).
+        options: constructor options of that model (e.g. ``blocks``, ``growth`` for DenseNet-BC).
+    """
+    name = check_choice("model", name, MODELS)
+    cls = {"resnet18": ResNet18, "densenet_bc": DenseNetBC, "lenet5": LeNet5}[name]
+    return cls(num_classes=num_classes, in_channels=in_channels, **options)
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    """Number of trainable parameters (BatchNorm running statistics are buffers, not counted)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+__all__ = ["MODELS", "DenseNetBC", "LeNet5", "ResNet18", "build_model", "count_parameters"]

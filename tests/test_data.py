@@ -1,0 +1,127 @@
+"""Datasets: offline Fashion-MNIST, clear errors for absent or corrupt files, the device loader."""
+
+import gzip
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from localmixup.data import (DATASETS, DEBIAN_FASHION_MNIST, DatasetUnavailable, DeviceLoader, check_idx, dataset_status,
+                             install_fashion_mnist, load_arrays, subset)
+
+HAVE_FMNIST = (DEBIAN_FASHION_MNIST / "t10k-labels-idx1-ubyte.gz").is_file()
+needs_fmnist = pytest.mark.skipif(not HAVE_FMNIST, reason="Debian package dataset-fashion-mnist not installed")
+
+
+@needs_fmnist
+def test_fashion_mnist_loads_offline(tmp_path):
+    a = load_arrays("fashion_mnist", tmp_path, download=False)
+    assert a.x_train.shape == (60000, 1, 28, 28) and a.x_train.dtype == torch.uint8
+    assert a.x_test.shape == (10000, 1, 28, 28)
+    assert sorted(a.y_test.unique().tolist()) == list(range(10))
+    assert torch.bincount(a.y_train).tolist() == [6000] * 10
+    assert dataset_status("fashion_mnist", tmp_path) is None
+    assert (tmp_path / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar100", "svhn", "mnist"])
+def test_absent_dataset_gives_a_short_message(tmp_path, name, monkeypatch):
+    monkeypatch.setenv("LOCALMIXUP_NO_DOWNLOAD", "1")
+    with pytest.raises(DatasetUnavailable) as info:
+        load_arrays(name, tmp_path)
+    message = str(info.value)
+    assert name in message and str(tmp_path) in message and DATASETS[name].files[0] in message
+    assert "\n" not in message and len(message) < 400
+    assert dataset_status(name, tmp_path) is not None
+
+
+def test_truncated_idx_is_detected(tmp_path):
+    good = tmp_path / "good"
+    with open(good, "wb") as f:
+        f.write(bytes([0, 0, 8, 3]) + (2).to_bytes(4, "big") + (3).to_bytes(4, "big") + (3).to_bytes(4, "big") + bytes(18))
+    assert check_idx(good) == (2, 3, 3)
+    bad = tmp_path / "bad"
+    bad.write_bytes(good.read_bytes()[:-1])
+    with pytest.raises(ValueError, match="truncated"):
+        check_idx(bad)
+
+
+@needs_fmnist
+def test_truncated_idx_file_is_reported_not_trained_on(tmp_path):
+    install_fashion_mnist(tmp_path)
+    shutil.copytree(tmp_path / "FashionMNIST", tmp_path / "MNIST")  # stands for an MNIST copy
+    labels = tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    labels.write_bytes(labels.read_bytes()[:-100])
+    with pytest.raises(DatasetUnavailable, match="truncated") as info:
+        load_arrays("mnist", tmp_path, download=False)
+    assert "t10k-labels-idx1-ubyte" in str(info.value)
+
+
+@needs_fmnist
+def test_truncated_unpacked_fashion_mnist_is_unpacked_again(tmp_path):
+    install_fashion_mnist(tmp_path)
+    images = tmp_path / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:5000])
+    a = load_arrays("fashion_mnist", tmp_path, download=False)
+    assert a.x_test.shape == (10000, 1, 28, 28)
+    assert check_idx(images) == (10000, 28, 28)
+
+
+@needs_fmnist
+def test_truncated_source_gz_is_reported(tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    for f in DEBIAN_FASHION_MNIST.glob("*.gz"):
+        shutil.copy(f, source / f.name)
+    gz = source / "train-labels-idx1-ubyte.gz"
+    gz.write_bytes(gz.read_bytes()[:10000])
+    with pytest.raises(DatasetUnavailable, match="truncated or corrupt"):
+        install_fashion_mnist(tmp_path / "data", source)
+    assert not list((tmp_path / "data").rglob("*.tmp"))
+
+
+@needs_fmnist
+def test_corrupt_gz_content_is_reported(tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    for f in DEBIAN_FASHION_MNIST.glob("*.gz"):
+        shutil.copy(f, source / f.name)
+    with gzip.open(source / "t10k-labels-idx1-ubyte.gz", "wb") as f:  # a valid gzip whose content is not IDX
+        f.write(b"not an idx file")
+    with pytest.raises(DatasetUnavailable, match="t10k-labels"):
+        install_fashion_mnist(tmp_path / "data", source)
+
+
+def test_subset_is_fixed_and_seed_independent_of_runs():
+    x, y = torch.arange(100).view(100, 1, 1, 1).to(torch.uint8), torch.arange(100)
+    a, b = subset(x, y, 10), subset(x, y, 10)
+    assert torch.equal(a[1], b[1]) and len(set(a[1].tolist())) == 10
+
+
+def test_device_loader_crop_flip_and_normalisation():
+    x = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
+    y = torch.arange(8)
+    plain = DeviceLoader(x, y, 4, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    batches = list(plain)
+    assert len(batches) == 2 and torch.equal(batches[0][1], y[:4])
+    assert torch.allclose(batches[0][0], (x[:4].float() / 255 - 0.5) / 0.25, atol=1e-5)
+
+    aug = DeviceLoader(x, y, 8, mean=(0.0,) * 3, std=(1.0,) * 3, augment=True, generator=torch.Generator().manual_seed(0))
+    out, labels = next(iter(aug))
+    padded = torch.nn.functional.pad(x.float() / 255, (4, 4, 4, 4))
+    for i in range(8):  # every output is a 32x32 window of the padded image, possibly mirrored
+        found = any(torch.allclose(out[i], w, atol=1e-6) for dy in range(9) for dx in range(9)
+                    for w in (padded[i, :, dy:dy + 32, dx:dx + 32], padded[i, :, dy:dy + 32, dx:dx + 32].flip(2)))
+        assert found
+    again, _ = next(iter(DeviceLoader(x, y, 8, mean=(0.0,) * 3, std=(1.0,) * 3, augment=True, generator=torch.Generator().manual_seed(0))))
+    assert torch.equal(out, again)
+
+
+def test_device_loader_shuffle_and_drop_last():
+    x, y = torch.zeros(10, 1, 2, 2, dtype=torch.uint8), torch.arange(10)
+    loader = DeviceLoader(x, y, 4, mean=(0.0,), std=(1.0,), shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(1))
+    seen = torch.cat([b for _, b in loader])
+    assert len(loader) == 2 and seen.numel() == 8 and len(set(seen.tolist())) == 8
+    with pytest.raises(ValueError, match="uint8"):
+        DeviceLoader(x.float(), y, 4, mean=(0.0,), std=(1.0,))

@@ -1,0 +1,106 @@
+"""Training one run: optimiser, determinism, failure on NaN, the profiles."""
+
+import math
+
+import pytest
+import torch
+
+from localmixup.mixing import LocalMixup
+from localmixup.train import PAPER_SETTINGS, SGD, TrainConfig, eager_step, prepare, profile_config, train_run
+
+TINY = dict(model="densenet_bc", model_options={"blocks": [1, 1, 1, 1], "growth": 4}, train_size=96, test_size=64,
+            batch_size=32, epochs=2, lr=0.05, alpha=0.01)
+
+
+def tiny(method, **kw):
+    settings = dict(TINY, **kw)
+    if method != "local":
+        settings["alpha"] = None
+    return TrainConfig("fashion_mnist", method, **settings)
+
+
+def test_sgd_matches_torch_sgd():
+    torch.manual_seed(0)
+    a = torch.nn.Linear(5, 3)
+    b = torch.nn.Linear(5, 3)
+    b.load_state_dict(a.state_dict())
+    mine = SGD(a.parameters(), 0.1, momentum=0.9, weight_decay=5e-4)
+    ref = torch.optim.SGD(b.parameters(), 0.1, momentum=0.9, weight_decay=5e-4)
+    for step in range(5):
+        x = torch.randn(8, 5)
+        for model, opt in ((a, mine), (b, ref)):
+            opt.zero_grad()
+            model(x).pow(2).sum().backward()
+            opt.step()
+        if step == 2:
+            mine.set_lr(0.01)
+            ref.param_groups[0]["lr"] = 0.01
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+def test_methods_map_onto_the_core():
+    assert tiny("baseline").mixer() is None
+    mix = tiny("mixup").mixer()
+    assert isinstance(mix, LocalMixup) and mix.graph == "none" and mix.pairing == "permutation" and not mix.validate
+    local = tiny("local", pairing="graph").mixer()
+    assert local.graph == "exp" and local.alpha == 0.01 and local.pairing == "graph"
+
+
+def test_same_seed_same_numbers_and_record_fields():
+    a = train_run(tiny("local"), "cpu")
+    b = train_run(tiny("local"), "cpu")
+    c = train_run(tiny("local", seed=1), "cpu")
+    assert [e["train_loss"] for e in a["epochs"]] == [e["train_loss"] for e in b["epochs"]]
+    assert a["final_test_error_pct"] == b["final_test_error_pct"]
+    assert [e["train_loss"] for e in a["epochs"]] != [e["train_loss"] for e in c["epochs"]]
+    assert a["status"] == "ok" and len(a["epochs"]) == 2 and 0 <= a["final_test_error_pct"] <= 100
+    assert a["config"]["method"] == "local" and a["fast_path"] is False
+    for key in ("torch", "torchvision", "commit", "device"):
+        assert key in a["environment"]
+    assert a["train_seconds"] > 0 and a["parameters"] > 0
+
+
+def test_training_learns_something():
+    record = train_run(tiny("baseline", epochs=3, train_size=128, lr=0.05), "cpu")
+    assert record["epochs"][-1]["train_loss"] < record["epochs"][0]["train_loss"] < math.log(10) + 0.2
+
+
+def test_nan_loss_stops_the_run_and_marks_it_failed():
+    record = train_run(tiny("mixup", lr=1e30, epochs=3), "cpu")
+    assert record["status"] == "failed" and record["failed_epoch"] == 1
+    assert record["final_test_error_pct"] is None and len(record["epochs"]) == 1
+    assert not math.isfinite(record["epochs"][0]["train_loss"])
+
+
+def test_eager_step_baseline_is_cross_entropy():
+    model, opt, train, _, mixer = prepare(tiny("baseline"), "cpu")
+    x, y = next(iter(train))
+    expected = torch.nn.functional.cross_entropy(model(x), y)
+    assert torch.allclose(eager_step(model, opt, x, y, mixer), expected.detach())
+
+
+def test_profiles():
+    paper = profile_config("paper", "fashion_mnist", "local", 3)
+    assert (paper.model, paper.batch_size, paper.epochs, paper.lr, paper.alpha) == ("densenet_bc", 64, 40, 0.001, 5e-4)
+    assert paper.lr_at(9) == 0.001 and math.isclose(paper.lr_at(10), 0.0009)
+    cifar = profile_config("paper", "cifar10", "mixup")
+    assert cifar.alpha is None and cifar.epochs == 350
+    assert [cifar.lr_at(e) for e in (0, 100, 200, 300)] == pytest.approx([0.1, 0.01, 0.001, 0.0001])
+    assert profile_config("paper", "svhn", "baseline").model == "lenet5"
+    assert set(PAPER_SETTINGS) == {"cifar10", "cifar100", "svhn", "fashion_mnist", "mnist"}
+    quick = profile_config("quick", "fashion_mnist", "local", alpha=0.1, epochs=1)
+    assert quick.alpha == 0.1 and quick.epochs == 1 and quick.train_size == 2000
+
+
+@pytest.mark.parametrize("kw, match", [({"method": "cutmix"}, "method"), ({"epochs": 0}, "epochs"), ({"seed": -1}, "seed")])
+def test_bad_configuration_names_the_parameter(kw, match):
+    settings = dict(dataset="fashion_mnist", method="baseline", **{k: v for k, v in kw.items() if k != "method"})
+    if "method" in kw:
+        settings["method"] = kw["method"]
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**settings)
+    with pytest.raises(ValueError, match="alpha"):
+        TrainConfig("fashion_mnist", "local")
+    with pytest.raises(ValueError, match="dataset"):
+        TrainConfig("imagenet", "local", alpha=1.0)
