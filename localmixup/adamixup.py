@@ -337,7 +337,8 @@ class AdaMixup(nn.Module):
 
 
 def adamixup_step(module: AdaMixup, optimizer: Any, x: torch.Tensor, y: torch.Tensor,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+                  generator: torch.Generator | None = None,
+                  totals: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
     """One eager optimisation step of AdaMixup; returns the loss (a detached scalar tensor, not
     synchronised), like ``localmixup.train.eager_step``.
 
@@ -345,12 +346,19 @@ def adamixup_step(module: AdaMixup, optimizer: Any, x: torch.Tensor, y: torch.Te
     ``torch.optim`` optimiser) must hold ``module.parameters()``: classifier, generator and
     discriminator are optimised jointly. On CUDA the forward runs under bf16 autocast (the
     losses and the policy softmax are computed in float32); on the CPU in float32.
+
+    ``totals``, if given, is a dict to which this step's ``stats`` (see :meth:`AdaMixup.terms`)
+    are added key by key, as device tensors (no synchronisation): divide by the number of steps
+    to get per-epoch means of ``lam_mean``, ``discriminator_accuracy``, etc.
     """
     optimizer.zero_grad()
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=x.device.type == "cuda"):
-        loss, _ = module.loss(x, y, generator)
+        loss, stats = module.loss(x, y, generator)
     loss.backward()
     optimizer.step()
+    if totals is not None:
+        for key, value in stats.items():
+            totals[key] = totals[key] + value if key in totals else value.clone()
     return loss.detach()
 
 

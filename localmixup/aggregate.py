@@ -27,7 +27,7 @@ PAPER_RUNS = {"cifar10": "100", "cifar100": "unstated", "fashion_mnist": "10", "
 TABLE1_DATASETS = ("cifar10", "cifar100", "fashion_mnist", "svhn")
 DATASET_LABELS = {"cifar10": "CIFAR-10 (ResNet-18)", "cifar100": "CIFAR-100 (ResNet-18)",
                   "fashion_mnist": "Fashion-MNIST (DenseNet-BC)", "svhn": "SVHN (LeNet-5)", "mnist": "MNIST (DenseNet-BC)"}
-METHOD_LABELS = {"baseline": "Baseline", "mixup": "Mixup", "local": "Local Mixup"}
+METHOD_LABELS = {"baseline": "Baseline", "mixup": "Mixup", "local": "Local Mixup", "adamixup": "AdaMixup"}
 
 
 def confidence_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, int]:

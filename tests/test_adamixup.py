@@ -348,3 +348,18 @@ def test_bad_batches_name_the_problem():
                    10, 6)
     with pytest.raises(ValueError, match="does not end"):
         odd(torch.randn(3, 6))
+
+
+def test_step_adds_its_statistics_to_totals():
+    x, y = images()
+    torch.manual_seed(0)
+    module = AdaMixup("lenet5", 10, 3)
+    optimizer = torch.optim.SGD(module.parameters(), lr=0.0)  # no update: both steps see the same weights
+    totals = {}
+    losses = [adamixup_step(module, optimizer, x, y, seeded(5), totals) for _ in range(2)]
+    with torch.no_grad():
+        _, first = module.loss(x, y, seeded(5))
+    assert set(totals) == set(first)
+    assert torch.allclose(totals["loss"], losses[0] + losses[1])
+    assert torch.allclose(totals["lam_mean"], 2 * first["lam_mean"])
+    assert all(t.ndim == 0 and not t.requires_grad for t in totals.values())

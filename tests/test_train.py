@@ -104,3 +104,79 @@ def test_bad_configuration_names_the_parameter(kw, match):
         TrainConfig("fashion_mnist", "local")
     with pytest.raises(ValueError, match="dataset"):
         TrainConfig("imagenet", "local", alpha=1.0)
+
+
+# --- AdaMixup through the same trainer (method="adamixup") --------------------------------------
+
+def test_adamixup_run_records_parameter_counts_stats_and_is_reproducible():
+    from localmixup.adamixup import AdaMixup
+
+    a = train_run(tiny("adamixup"), "cpu")
+    b = train_run(tiny("adamixup"), "cpu")
+    c = train_run(tiny("adamixup", seed=1), "cpu")
+    assert a["status"] == "ok" and len(a["epochs"]) == 2 and a["fast_path"] is False
+    assert 0 <= a["final_test_error_pct"] <= 100 and math.isfinite(a["final_test_error_pct"])
+    assert [e["train_loss"] for e in a["epochs"]] == [e["train_loss"] for e in b["epochs"]]
+    assert a["final_test_error_pct"] == b["final_test_error_pct"]
+    assert [e["train_loss"] for e in a["epochs"]] != [e["train_loss"] for e in c["epochs"]]
+    counts = a["parameter_counts"]
+    assert set(counts) == {"classifier", "generator", "discriminator", "total"}
+    assert counts["total"] == counts["classifier"] + counts["generator"] + counts["discriminator"] == a["parameters"]
+    plain = train_run(tiny("mixup", epochs=1), "cpu")
+    assert counts["classifier"] == plain["parameters"] and "parameter_counts" not in plain
+    for e in a["epochs"]:
+        assert 0 <= e["lam_mean"] <= 1 and 0 <= e["discriminator_accuracy"] <= 1
+        assert e["alpha_mean"] + e["delta_mean"] <= 1 + 1e-6
+        total = e["mixing_ce"] + e["original_ce"] + e["intrusion_ce"]
+        assert math.isclose(total, e["train_loss"], rel_tol=1e-4)
+    model, _, _, _, generator = prepare(tiny("adamixup"), "cpu")
+    assert isinstance(model, AdaMixup) and isinstance(generator, torch.Generator) and not model.validate
+    assert tiny("adamixup").mixer() is None
+
+
+def test_records_say_what_a_step_costs_in_memory():
+    a = train_run(tiny("adamixup", epochs=1), "cpu")
+    m = train_run(tiny("mixup", epochs=1), "cpu")
+    for r in (a, m):
+        assert r["memory"]["cuda_peak_allocated_bytes"] is None  # CPU: no allocator statistic
+        assert r["memory"]["parameter_bytes"] == 4 * r["parameters"]
+    # AdaMixup runs the classifier trunk over 1.5 B samples and the generator's over B/2
+    ratio = a["memory"]["saved_for_backward_bytes"] / m["memory"]["saved_for_backward_bytes"]
+    assert 1.5 < ratio < 2.5, ratio
+
+
+def test_saved_tensor_bytes_counts_each_storage_once():
+    from localmixup.train import SavedTensorBytes
+
+    w = torch.randn(50, 40, requires_grad=True)
+    x = torch.randn(8, 50)
+    with SavedTensorBytes(exclude=[w]) as saved:
+        h = x @ w  # saves x (and w, excluded)
+        (h * h).sum().backward()  # saves h twice: counted once
+    assert saved.bytes == x.numel() * 4 + h.numel() * 4
+
+
+def test_step_costs_measure_the_methods_side_by_side():
+    from localmixup.train import step_costs
+
+    costs = step_costs([tiny("mixup"), tiny("adamixup")], "cpu", steps=1, rounds=1)
+    assert [c["method"] for c in costs] == ["mixup", "adamixup"]
+    for c in costs:
+        assert c["seconds_per_step"] > 0 and c["steps_per_epoch"] == 3
+        assert math.isclose(c["seconds_per_epoch"], 3 * c["seconds_per_step"])
+        assert c["cpu_seconds_per_step"] > 0 and math.isclose(c["cpu_seconds_per_epoch"], 3 * c["cpu_seconds_per_step"])
+        assert c["saved_for_backward_bytes"] > 0 and c["cuda_step_peak_bytes"] is None
+    assert costs[1]["parameter_counts"]["classifier"] == costs[0]["parameters"]
+    assert costs[1]["saved_for_backward_bytes"] > costs[0]["saved_for_backward_bytes"]
+
+
+def test_adamixup_profiles_and_sweep_names():
+    from localmixup.sweep import make_configs, record_path
+
+    for profile in ("quick", "paper"):
+        ada = profile_config(profile, "cifar10", "adamixup", 2)
+        mix = profile_config(profile, "cifar10", "mixup", 2)
+        assert ada.alpha is None and {**ada.to_dict(), "method": "mixup"} == mix.to_dict()
+    configs = make_configs("fashion_mnist", "mixup,local,adamixup", "0-1", "quick")
+    assert [c.method for c in configs] == ["mixup"] * 2 + ["local"] * 2 + ["adamixup"] * 2
+    assert record_path(configs[-1]).parts[-4:] == ("table1", "quick", "fashion_mnist", "adamixup-seed1.json")
