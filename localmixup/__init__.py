@@ -24,7 +24,7 @@ from .provenance import default_device, device_name, environment, git_commit
 from .records import data_dir, load_records, missing, project_root, read_record, results_dir, write_record
 from .spirals import Split, make_spirals
 from .spirals_sweep import PAPER_BATCH_SIZES, PAPER_EPS, load_spirals_sweep, sweep_spirals
-from .sweep import make_configs, pending, record_path, run_one, run_sweep
+from .sweep import BACKENDS, check_backend, make_configs, pending, record_path, run_one, run_sweep
 from .theory1d import (
     PiecewiseLinear,
     band_coefficients,
@@ -56,6 +56,7 @@ __all__ = [
     "PAPER_TABLE1",
     "PROFILES",
     "VARIANTS",
+    "BACKENDS",
     "AdaMixup",
     "DatasetUnavailable",
     "DeviceLoader",
@@ -77,6 +78,7 @@ __all__ = [
     "brute_force_optimum",
     "build_model",
     "chapter_header",
+    "check_backend",
     "check_profile",
     "confidence_interval",
     "count_parameters",

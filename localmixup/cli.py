@@ -20,18 +20,32 @@ def _sweep(args: argparse.Namespace) -> int:
     import os
 
     from .profiles import check_profile
-    from .sweep import make_configs, pending, run_sweep
+    from .sweep import check_backend, make_configs, pending, run_sweep
 
     if args.no_download:
         os.environ["LOCALMIXUP_NO_DOWNLOAD"] = "1"
-    device = check_profile(args.profile, allow_cpu=args.allow_cpu) if args.device is None else args.device
+    check_backend(args.backend, args.address, args.gpus_per_run, args.jobs, args.max_retries, args.device, args.cpus_per_run)
+    if args.backend == "ray":
+        # the runs train on the cluster's nodes, not here: CUDA where a task reserved GPUs
+        if args.profile == "paper" and not args.gpus_per_run and not args.allow_cpu:
+            raise ValueError("profile 'paper' needs GPUs: pass --gpus-per-run (e.g. 0.5), or --allow-cpu to train "
+                             "it on the cluster's CPUs anyway")
+        device = args.device
+        address = args.address or os.environ.get("RAY_ADDRESS")
+        where = (f"the Ray cluster at {address}" if address else "Ray on this machine") + (
+            f", {args.gpus_per_run:g} GPU per run" if args.gpus_per_run else ", CPU")
+    else:
+        device = check_profile(args.profile, allow_cpu=args.allow_cpu) if args.device is None else args.device
+        where = device
     alphas = [float(a) for a in args.alpha.split(",")] if args.alpha else None
     overrides = {"epochs": args.epochs, "train_size": args.train_size, "test_size": args.test_size,
                  "batch_size": args.batch_size, "lr": args.lr}
     configs = make_configs(args.dataset, args.methods, args.seeds, args.profile, alphas, **overrides)
     todo = len(pending(configs))
-    print(f"{len(configs)} runs, {len(configs) - todo} already recorded, {todo} to train on {device}", flush=True)
-    paths = run_sweep(configs, progress=not args.no_progress, device=str(device), fast=False if args.no_fast else None, jobs=args.jobs)
+    print(f"{len(configs)} runs, {len(configs) - todo} already recorded, {todo} to train on {where}", flush=True)
+    paths = run_sweep(configs, progress=not args.no_progress, device=None if device is None else str(device),
+                      fast=False if args.no_fast else None, jobs=args.jobs, backend=args.backend, address=args.address,
+                      gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run, max_retries=args.max_retries)
     print(f"records in {sorted({str(p.parent) for p in paths})}")
     return 0
 
@@ -57,7 +71,15 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--test-size", type=int, help="override: test on a fixed subset of this size")
     sweep.add_argument("--batch-size", type=int, help="override the batch size")
     sweep.add_argument("--lr", type=float, help="override the initial learning rate")
-    sweep.add_argument("--jobs", type=int, default=1, help="runs trained at once in separate processes")
+    sweep.add_argument("--jobs", type=int, default=1, help="local backend: runs trained at once in separate processes")
+    sweep.add_argument("--backend", default="local", help="local (this machine, default) or ray (one Ray task per run; "
+                       "pip install 'localmixup[ray]')")
+    sweep.add_argument("--address", help="ray: the head node's HOST:PORT, or auto (default: $RAY_ADDRESS, else Ray on this machine alone)")
+    sweep.add_argument("--gpus-per-run", type=float, metavar="F", help="ray: GPUs per run, in (0, 1] to share a GPU (e.g. 0.25) "
+                       "or an integer; default: CPU runs")
+    sweep.add_argument("--cpus-per-run", type=int, metavar="N", help="ray: CPU slots per run = its torch threads "
+                       "(default: this machine's torch thread count, as the local backend, so CPU numbers match; 1 with --gpus-per-run)")
+    sweep.add_argument("--max-retries", type=int, default=2, help="ray: retries of a run whose worker process died (default 2)")
     sweep.add_argument("--device", help="torch device (default: cuda if visible, else cpu)")
     sweep.add_argument("--allow-cpu", action="store_true", help="allow the paper profile on a CPU")
     sweep.add_argument("--no-download", action="store_true", help="never download a missing dataset")

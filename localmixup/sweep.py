@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterable, Sequence
+from numbers import Real
 from pathlib import Path
 
 from .data import DATASETS, load_arrays
@@ -117,25 +119,101 @@ def clean_temporary(folders: Iterable[Path]) -> int:
     return removed
 
 
+BACKENDS = ("local", "ray")
+
+
+def check_backend(backend: str = "local", address: str | None = None, gpus_per_run: float | None = None,
+                  jobs: int = 1, max_retries: int = 2, device: str | None = None,
+                  cpus_per_run: int | None = None) -> float | None:
+    """Validate the execution options of :func:`run_sweep` (before anything runs or is written);
+    return ``gpus_per_run`` as a number (None for none). Raises ``ValueError`` naming the parameter."""
+    check_choice("backend", backend, BACKENDS)
+    check_integer("jobs", jobs, low=1)
+    check_integer("max_retries", max_retries, low=0)
+    if cpus_per_run is not None:
+        check_integer("cpus_per_run", cpus_per_run, low=1)
+    if gpus_per_run is not None:
+        if isinstance(gpus_per_run, bool) or not isinstance(gpus_per_run, Real) or not math.isfinite(gpus_per_run) \
+                or not (0 < gpus_per_run <= 1 or float(gpus_per_run).is_integer() and gpus_per_run > 1):
+            raise ValueError(f"gpus_per_run must be a fraction in (0, 1] (runs sharing one GPU) or a positive "
+                             f"integer, got {gpus_per_run!r}")
+        gpus_per_run = float(gpus_per_run) if gpus_per_run <= 1 else int(gpus_per_run)
+    if backend == "local":
+        for name, value in (("address", address), ("gpus_per_run", gpus_per_run), ("cpus_per_run", cpus_per_run)):
+            if value is not None:
+                raise ValueError(f"{name} applies to backend='ray' only (got backend='local', {name}={value!r})")
+    else:
+        if jobs != 1:
+            raise ValueError(f"jobs applies to backend='local' only; with backend='ray' every pending run is a Ray "
+                             f"task and the cluster's resources decide how many run at once (got jobs={jobs})")
+        if device is not None and str(device).startswith("cuda") and not gpus_per_run:
+            raise ValueError(f"device={device!r} with backend='ray' needs gpus_per_run (Ray hides the GPUs from "
+                             f"tasks that reserved none)")
+        from .ray_backend import parse_address
+
+        parse_address(address)
+    return gpus_per_run
+
+
 def run_sweep(configs: Sequence[TrainConfig], *, progress: bool = True, device: str | None = None,
-              fast: bool | None = None, jobs: int = 1) -> list[Path]:
+              fast: bool | None = None, jobs: int = 1, backend: str = "local", address: str | None = None,
+              gpus_per_run: float | None = None, cpus_per_run: int | None = None, max_retries: int = 2) -> list[Path]:
     """Run every configuration that has no record yet; return the paths of all their records.
+
+    Both backends write the same records (same paths, same metrics for the same seeds) with
+    the same atomic writer, skip the runs already recorded and can be interrupted and resumed.
 
     Args:
         configs: the runs (e.g. from :func:`make_configs`).
-        progress: tqdm bars over runs and epochs.
-        device: default CUDA if visible, else CPU.
+        progress: tqdm bars over runs (and epochs, local backend).
+        device: default CUDA if visible, else CPU (with Ray: in each worker; CUDA only where the
+            task was given a GPU through ``gpus_per_run``).
         fast: CUDA-graph step (default on CUDA).
-        jobs: runs trained at once in separate processes (on one GPU, several processes keep
-            it busier at small batches); 1 runs them in this process.
+        jobs: local backend: runs trained at once in separate processes (on one GPU, several
+            processes keep it busier at small batches); 1 runs them in this process.
+        backend: ``"local"`` (this machine) or ``"ray"`` (one Ray task per pending run, see
+            :mod:`localmixup.ray_backend`; needs ``pip install 'localmixup[ray]'``).
+        address: Ray only: ``"HOST:PORT"`` of the head node; ``"auto"`` or None: ``$RAY_ADDRESS``,
+            else the cluster last started on this machine, else (None only) a new Ray instance
+            on this machine alone. An existing connection (``ray.init`` in a notebook) is reused.
+        gpus_per_run: Ray only: GPUs reserved per run, in (0, 1] (e.g. 0.25: four runs share a
+            GPU) or a positive integer; None: CPU runs.
+        cpus_per_run: Ray only: CPU slots reserved per run, which is also its number of torch
+            threads; default: this process's ``torch.get_num_threads()`` (what the local backend
+            trains with, so CPU runs give identical numbers), 1 for GPU runs.
+        max_retries: Ray only: retries of a run whose worker process died, before it is recorded
+            as failed. A run whose training raises is recorded as failed at once (not retried).
     """
     from tqdm.auto import tqdm
 
+    gpus_per_run = check_backend(backend, address, gpus_per_run, jobs, max_retries, device, cpus_per_run)
     jobs = check_integer("jobs", jobs, low=1)
     todo = pending(configs)
-    clean_temporary(record_path(c).parent for c in configs)
-    for dataset in dict.fromkeys(c.dataset for c in todo):
-        load_arrays(dataset)  # fail early, with one clear message, if a dataset is missing
+    connected = None
+    if backend == "ray" and todo:
+        from .ray_backend import check_resources, connect, resolve_cpus
+
+        cpus_per_run = resolve_cpus(cpus_per_run, gpus_per_run)
+        connected = connect(address)  # fail fast on a bad address or a cluster too small, before anything is written
+    try:
+        if connected is not None:
+            check_resources(gpus_per_run, cpus_per_run)
+        clean_temporary(record_path(c).parent for c in configs)
+        for dataset in dict.fromkeys(c.dataset for c in todo):
+            load_arrays(dataset)  # fail early, with one clear message, if a dataset is missing
+    except BaseException:
+        if connected:
+            import ray
+
+            ray.shutdown()
+        raise
+    if backend == "ray":
+        if todo:
+            from .ray_backend import run_ray
+
+            run_ray(todo, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run, device=device, fast=fast,
+                    progress=progress, max_retries=max_retries, connected=connected)
+        return [record_path(c) for c in configs]
     bar = tqdm(total=len(todo), desc="runs", unit="run", disable=not progress)
     if jobs == 1 or len(todo) <= 1:
         for c in todo:
