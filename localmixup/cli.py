@@ -62,7 +62,7 @@ def parser() -> argparse.ArgumentParser:
 
     sweep = commands.add_parser("sweep", help="train the Table-1 runs that have no record yet (resumable)")
     sweep.add_argument("--dataset", required=True, help="dataset(s), comma-separated: cifar10, cifar100, svhn, fashion_mnist, mnist")
-    sweep.add_argument("--methods", default="baseline,mixup,local", help="comma-separated: baseline, mixup, local")
+    sweep.add_argument("--methods", default="baseline,mixup,local", help="comma-separated: baseline, mixup, local, adamixup")
     sweep.add_argument("--seeds", default="0", help="e.g. 0-9 or 0,3,5")
     sweep.add_argument("--profile", default="quick", choices=["quick", "paper"], help="training protocol (paper needs a GPU)")
     sweep.add_argument("--alpha", help="exp-decay rate(s) of Local Mixup, comma-separated (default: the profile's)")

@@ -18,7 +18,7 @@ from numbers import Real
 from pathlib import Path
 
 from .data import DATASETS, load_arrays
-from .records import results_dir, write_record
+from .records import read_record, results_dir, write_record
 from .train import METHODS, TrainConfig, profile_config, train_run
 from .validation import check_choice, check_integer
 
@@ -94,9 +94,18 @@ def pending(configs: Iterable[TrainConfig]) -> list[TrainConfig]:
     seen, todo = set(), []
     for c in configs:
         path = record_path(c)
-        if path not in seen and not path.is_file():
-            todo.append(c)
+        if path in seen:
+            continue
         seen.add(path)
+        if not path.is_file():
+            todo.append(c)
+            continue
+        # A profile whose definition changed must not silently reuse runs of the old one.
+        recorded, wanted = read_record(path)["config"], json.loads(json.dumps(c.to_dict()))
+        if recorded != wanted:
+            differ = sorted(k for k in wanted.keys() | recorded.keys() if wanted.get(k) != recorded.get(k))
+            raise ValueError(f"{path} was recorded with another configuration (differs in {', '.join(differ)}); "
+                             "move it away to train this one")
     return todo
 
 

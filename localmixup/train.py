@@ -524,7 +524,7 @@ PAPER_SETTINGS: dict[str, dict[str, Any]] = {
 
 # The quick profile: the paper's recipe shrunk to run on a CPU in seconds per run. NOT the paper's protocol.
 QUICK_SETTINGS: dict[str, dict[str, Any]] = {
-    name: {**settings, "epochs": 4, "train_size": 2000, "test_size": 1000, "lr": 0.02, "schedule": "step", "step_size": 10,
+    name: {**settings, "epochs": 4, "train_size": 4000, "test_size": 1000, "lr": 0.02, "schedule": "step", "step_size": 10,
            "gamma": 0.9, "milestones": (),
            **({"model_options": _QUICK_MODEL} if settings["model"] == "densenet_bc" else {})}
     for name, settings in PAPER_SETTINGS.items()

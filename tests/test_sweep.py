@@ -1,5 +1,6 @@
 """Sweeps: parsing, pending runs, resuming after SIGKILL, aggregation against the paper."""
 
+import json
 import math
 import os
 import signal
@@ -132,3 +133,17 @@ def test_cli_errors_are_one_line(tmp_path):
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == 1 and needle in result.stderr
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_pending_refuses_a_record_made_with_another_configuration(tmp_path, monkeypatch):
+    import localmixup as lm
+    from localmixup.sweep import make_configs, pending, record_path
+
+    monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))
+    config = make_configs(["fashion_mnist"], ["mixup"], "0", "quick")[0]
+    stale = {**config.to_dict(), "lr": config.lr * 10}
+    lm.write_record(record_path(config), {"config": stale, "status": "ok"})
+    with pytest.raises(ValueError, match=r"recorded with another configuration \(differs in lr\)"):
+        pending([config])
+    lm.write_record(record_path(config), {"config": json.loads(json.dumps(config.to_dict())), "status": "ok"})
+    assert pending([config]) == []

@@ -90,7 +90,7 @@ def test_profiles():
     assert profile_config("paper", "svhn", "baseline").model == "lenet5"
     assert set(PAPER_SETTINGS) == {"cifar10", "cifar100", "svhn", "fashion_mnist", "mnist"}
     quick = profile_config("quick", "fashion_mnist", "local", alpha=0.1, epochs=1)
-    assert quick.alpha == 0.1 and quick.epochs == 1 and quick.train_size == 2000
+    assert quick.alpha == 0.1 and quick.epochs == 1 and quick.train_size == 4000
 
 
 @pytest.mark.parametrize("kw, match", [({"method": "cutmix"}, "method"), ({"epochs": 0}, "epochs"), ({"seed": -1}, "seed")])
