@@ -20,7 +20,7 @@ def _sweep(args: argparse.Namespace) -> int:
     import os
 
     from .profiles import check_profile
-    from .sweep import check_backend, make_configs, pending, run_sweep
+    from .sweep import check_backend, make_configs, run_sweep
 
     if args.no_download:
         os.environ["LOCALMIXUP_NO_DOWNLOAD"] = "1"
@@ -41,8 +41,7 @@ def _sweep(args: argparse.Namespace) -> int:
     overrides = {"epochs": args.epochs, "train_size": args.train_size, "test_size": args.test_size,
                  "batch_size": args.batch_size, "lr": args.lr}
     configs = make_configs(args.dataset, args.methods, args.seeds, args.profile, alphas, **overrides)
-    todo = len(pending(configs))
-    print(f"{len(configs)} runs, {len(configs) - todo} already recorded, {todo} to train on {where}", flush=True)
+    print(f"training on {where}", flush=True)
     paths = run_sweep(configs, progress=not args.no_progress, device=None if device is None else str(device),
                       fast=False if args.no_fast else None, jobs=args.jobs, backend=args.backend, address=args.address,
                       gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run, max_retries=args.max_retries)

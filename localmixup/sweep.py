@@ -198,6 +198,7 @@ def run_sweep(configs: Sequence[TrainConfig], *, progress: bool = True, device: 
     gpus_per_run = check_backend(backend, address, gpus_per_run, jobs, max_retries, device, cpus_per_run)
     jobs = check_integer("jobs", jobs, low=1)
     todo = pending(configs)
+    print(f"{len(configs)} runs, {len(configs) - len(todo)} already recorded, {len(todo)} to train", flush=True)
     connected = None
     if backend == "ray" and todo:
         from .ray_backend import check_resources, connect, resolve_cpus

@@ -273,7 +273,7 @@ def test_cli_on_the_cluster_resumes(cluster, tmp_path):
                "--backend", "ray", "--address", cluster.address, "--cpus-per-run", "1", "--no-progress"]
     first = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
-    assert "2 runs, 0 already recorded, 2 to train on the Ray cluster at" in first.stdout
+    assert "training on the Ray cluster at" in first.stdout and "2 runs, 0 already recorded, 2 to train" in first.stdout
     assert sorted(p.name for p in tmp_path.rglob("*.json")) == ["baseline-seed0.json", "baseline-seed1.json"]
     again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "2 runs, 2 already recorded, 0 to train" in again.stdout

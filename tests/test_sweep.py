@@ -48,7 +48,7 @@ def test_folders_keep_profiles_and_overrides_apart(tmp_path, monkeypatch):
     assert folder_tag(shorter).startswith("quick-custom-")
     assert record_path(quick) != record_path(other_alpha)
     assert record_path(quick) == tmp_path / "table1" / "quick" / "fashion_mnist" / "local-alpha0.0005-seed0.json"
-    write_record(record_path(quick), {"x": 1})
+    write_record(record_path(quick), {"config": quick.to_dict(), "status": "ok"})
     assert pending([quick, other_alpha, other_alpha]) == [other_alpha]
 
 
