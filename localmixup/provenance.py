@@ -26,11 +26,13 @@ def default_device() -> torch.device:
 
 @cache
 def git_commit() -> str:
-    """Commit of the working tree this package is imported from (``+dirty`` if modified), or ``unknown``."""
+    """Commit of the working tree this package is imported from (``+dirty`` if its code is modified), or ``unknown``."""
     root = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        # Executed chapters and run records are outputs, not code: they do not make the commit dirty.
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!book", ":!results"],
+                               cwd=root, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")
