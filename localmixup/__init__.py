@@ -10,7 +10,7 @@ Typical use in a training loop::
 __version__ = "0.1.0"
 
 from .adamixup import AdaMixup, PolicyDraw, adamixup_step, split_model
-from .aggregate import PAPER_TABLE1, confidence_interval, format_table1, table1
+from .aggregate import PAPER_TABLE1, confidence_interval, format_table1, interval_table, table1
 from .data import DATASETS, DatasetUnavailable, DeviceLoader, dataset_status, load_arrays
 from .distances import pairwise_distances
 from .graphs import GRAPHS, locality_weights
@@ -20,6 +20,7 @@ from .many_runs import VARIANTS, ManyRunsConfig, ManyRunsResult, StackedMLP, tra
 from .mixing import PAIRINGS, LocalMixup, MixedBatch
 from .models import MODELS, build_model, count_parameters
 from .profiles import PROFILES, chapter_header, check_profile
+from .plots import plot_band
 from .provenance import default_device, device_name, environment, git_commit
 from .records import data_dir, load_records, missing, project_root, read_record, results_dir, write_record
 from .spirals import Split, make_spirals
@@ -89,6 +90,7 @@ __all__ = [
     "environment",
     "format_table1",
     "git_commit",
+    "interval_table",
     "intrusion_rate",
     "lemma31_function",
     "lemma31_operator",
@@ -109,6 +111,7 @@ __all__ = [
     "pairwise_distances",
     "pending",
     "per_sample_cross_entropy",
+    "plot_band",
     "periodic_operator",
     "profile_config",
     "project_root",

@@ -44,6 +44,19 @@ def confidence_interval(values: Sequence[float], level: float = 0.95) -> tuple[f
     return mean, float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n), n
 
 
+
+def interval_table(frame: Any, by: str, value: str, level: float = 0.95) -> Any:
+    """Mean and Student-t interval (:func:`confidence_interval`) of column ``value`` for each
+    value of column ``by`` of a DataFrame: columns ``mean``, ``low``, ``high``, ``runs``, indexed
+    by ``by`` (sorted); ``low``/``high`` are NaN where a group has a single value."""
+    import pandas as pd
+
+    rows = {key: confidence_interval(group.tolist(), level) for key, group in frame.groupby(by)[value]}
+    out = pd.DataFrame.from_dict(rows, orient="index", columns=["mean", "half", "runs"])
+    out.index.name = by
+    out["low"], out["high"] = out["mean"] - out["half"], out["mean"] + out["half"]
+    return out[["mean", "low", "high", "runs"]]
+
 def table1_records(profile: str, dataset: str, method: str, alpha: float | None = None) -> list[dict[str, Any]]:
     """Records of one Table-1 cell: ``results/table1/<profile>/<dataset>/``; for ``local`` only
     those with the profile's alpha for that dataset (or ``alpha``)."""

@@ -147,3 +147,16 @@ def test_pending_refuses_a_record_made_with_another_configuration(tmp_path, monk
         pending([config])
     lm.write_record(record_path(config), {"config": json.loads(json.dumps(config.to_dict())), "status": "ok"})
     assert pending([config]) == []
+
+
+def test_interval_table_groups_with_the_student_t_interval():
+    import pandas as pd
+
+    from localmixup.aggregate import interval_table
+
+    frame = pd.DataFrame({"eps": [1.0, 1.0, 1.0, 1.0, 2.0], "error": [1.0, 2.0, 3.0, 4.0, 7.0]})
+    table = interval_table(frame, "eps", "error")
+    half = 3.182446 * math.sqrt(5 / 3) / 2
+    assert list(table.index) == [1.0, 2.0] and list(table.runs) == [4, 1]
+    assert table.loc[1.0, "low"] == pytest.approx(2.5 - half) and table.loc[1.0, "high"] == pytest.approx(2.5 + half)
+    assert table.loc[2.0, "mean"] == 7.0 and math.isnan(table.loc[2.0, "low"])
