@@ -80,6 +80,7 @@ from torch import nn
 
 from .loss import per_sample_cross_entropy
 from .models import MODELS, build_model, count_parameters
+from .transfer import to_device
 from .validation import check_batch, check_integer, check_real
 
 POLICY_HIDDEN = 100  # FC(100) of the policy-region generator's head
@@ -281,7 +282,7 @@ class AdaMixup(nn.Module):
         target = self._targets(y)
         n = (size + 1) // 2 if self.split_batch else size
         device = _random_device(generator, x)
-        partner = torch.randperm(size, generator=generator, device=device).to(x.device)[:n]
+        partner = to_device(torch.randperm(size, generator=generator, device=device), x.device)[:n]
         draw = self.mix(x[:n], x[partner], generator)
         lam = draw.lam[:, None]
         soft = lam * target[:n] + (1.0 - lam) * target[partner]

@@ -8,6 +8,7 @@ import torch
 from scipy.special import betaincinv
 
 from .graphs import GRAPHS, locality_weights
+from .transfer import to_device
 from .validation import check_batch, check_choice, check_integer, check_real
 
 PAIRINGS = ("graph", "permutation")
@@ -103,7 +104,7 @@ class LocalMixup:
         w = self.weights(x)
         lam = self.sample_lam()
         if self.pairing == "permutation":
-            partner = torch.randperm(size, generator=self.generator, device=self._random_device()).to(x.device)
+            partner = to_device(torch.randperm(size, generator=self.generator, device=self._random_device()), x.device)
             weight = w.gather(1, partner[:, None]).squeeze(1)
         else:
             partner = self._draw_partners(w)
@@ -115,7 +116,7 @@ class LocalMixup:
     def _draw_partners(self, w: torch.Tensor) -> torch.Tensor:
         # Inverse-CDF sampling of each row; a zero weight is never drawn.
         cumulative = w.cumsum(dim=1)
-        u = torch.rand(w.shape[0], 1, generator=self.generator, device=self._random_device()).to(w.device)
+        u = to_device(torch.rand(w.shape[0], 1, generator=self.generator, device=self._random_device()), w.device)
         partner = torch.searchsorted(cumulative, u * cumulative[:, -1:], right=True)
         return partner.squeeze(1).clamp_max(w.shape[0] - 1)
 

@@ -141,3 +141,17 @@ def test_cuda_matches_cpu_semantics():
 def test_bad_input_raises_value_error_naming_the_parameter(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("pairing", ["permutation", "graph"])
+def test_mixing_cuda_batches_with_a_cpu_generator_never_waits_for_the_gpu(pairing):
+    x, y = torch.randn(64, 3, 32, 32, device="cuda"), torch.randint(0, 10, (64,), device="cuda")
+    mixer = lm.LocalMixup("exp", alpha=1e-3, pairing=pairing, generator=torch.Generator().manual_seed(0), validate=False)
+    mixer(x, y)  # warm up torch's pinned-memory cache
+    torch.cuda.set_sync_debug_mode("error")  # any synchronising call raises
+    try:
+        mixed = mixer(x, y)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert mixed.x.shape == x.shape and mixed.weight.device.type == "cuda"
