@@ -4,7 +4,9 @@ Printed, all in the same run and as ratios against the plain loop:
 1. DenseNet-BC (Fashion-MNIST shape 1x28x28) at the paper's batch 64, Local Mixup step:
    plain eager loop (torch.optim.SGD, validating LocalMixup, integer labels) / the eager step of
    ``train_run`` / the CUDA-graph step of ``train_run`` (CUDA only) / ``--procs`` CUDA-graph
-   processes at once (aggregate steps per second = runs per hour, CUDA only).
+   processes at once (aggregate steps per second = runs per hour, CUDA only) / ``--stack`` runs
+   stacked into one model (localmixup.stacked; captured in one CUDA graph on CUDA), as a runs/hour
+   ratio: ``stack x plain / stacked step``.
 2. Mixup versus Local Mixup cost with the fastest single-process step.
 3. ResNet-18 at batch ``--big-batch`` (512): images per second of the fastest step.
 
@@ -25,7 +27,8 @@ import torch
 import localmixup as lm
 from localmixup.mixing import LocalMixup
 from localmixup.models import build_model
-from localmixup.train import SGD, CapturedStep, eager_step
+from localmixup.stacked import StackedModels, stack_batches, stacked_loss
+from localmixup.train import SGD, CapturedStep, eager_step, optimiser_step
 
 
 def _model(name: str, device: torch.device, small: bool) -> torch.nn.Module:
@@ -94,9 +97,27 @@ def fast_step_fn(name, batch, device, small, method="local", alpha=5e-4, graph=T
              else LocalMixup("none", pairing="permutation", generator=gen, validate=False))
     x, y = _data(name, batch, device)
     if device.type == "cuda" and graph:
-        captured = CapturedStep(model, opt, tuple(x.shape), 10, device)
+        captured = CapturedStep.for_model(model, opt, tuple(x.shape), 10, device)
         return lambda: captured(mixer(x, y))
     return lambda: eager_step(model, opt, x, y, mixer)
+
+
+def stacked_step_fn(name, batch, device, small, runs, graph=True):
+    """``runs`` Local Mixup runs (own weights, own mixing draws) in one stacked step of localmixup.stacked."""
+    models = []
+    for seed in range(runs):
+        torch.manual_seed(seed)
+        models.append(_model(name, device, small))
+    stack = StackedModels(models)
+    opt = SGD(stack.parameters(), 0.01, 0.9, 5e-4)
+    mixers = [LocalMixup("exp", alpha=5e-4, pairing="permutation", generator=torch.Generator().manual_seed(seed),
+                         validate=False) for seed in range(runs)]
+    x, y = _data(name, batch, device)
+    loss_of = lambda b: stacked_loss(stack, b)  # noqa: E731
+    if device.type == "cuda" and graph:
+        captured = CapturedStep(loss_of, opt, stack.state(), tuple(x.shape), 10, device, runs=runs)
+        return lambda: captured(stack_batches([m(x, y) for m in mixers]))
+    return lambda: optimiser_step(loss_of, opt, stack_batches([m(x, y) for m in mixers]))
 
 
 def _worker(args):
@@ -134,6 +155,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64, help="batch of the launch-bound DenseNet-BC case")
     parser.add_argument("--big-batch", type=int, default=512, help="batch of the ResNet-18 throughput case")
     parser.add_argument("--procs", type=int, help="concurrent CUDA-graph processes (default 4 on CUDA, 0 = skip)")
+    parser.add_argument("--stack", type=int, help="runs stacked into one model (default 8 on CUDA, 4 on CPU; 0 = skip)")
     parser.add_argument("--small", action="store_true", help="small networks (default on CPU): DenseNet-BC 2-2-2-2 growth 8, ResNet-18 widths/4")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -141,6 +163,7 @@ def main() -> None:
     small = args.small or not cuda
     steps = args.steps or (50 if cuda else 3)
     procs = (4 if cuda else 0) if args.procs is None else args.procs
+    stack = (8 if cuda else 4) if args.stack is None else args.stack
     if cuda:
         torch.backends.cudnn.benchmark = True
     env = lm.environment(device)
@@ -160,6 +183,9 @@ def main() -> None:
     if procs > 1:
         rate = aggregate_rate("densenet_bc", args.batch, device, small, steps, procs)
         rows.append((f"  {procs} processes at once (aggregate; runs/hour ratio)", 1.0 / rate, plain * rate))
+    if stack > 1:
+        stacked = _time(stacked_step_fn("densenet_bc", args.batch, device, small, stack, graph=cuda), steps, device)
+        rows.append((f"  {stack} runs stacked in one model (per stacked step; runs/hour ratio)", stacked, stack * plain / stacked))
     mixup = _time(fast_step_fn("densenet_bc", args.batch, device, small, method="mixup", graph=cuda), steps, device)
     local = _time(fast_step_fn("densenet_bc", args.batch, device, small, method="local", graph=cuda), steps, device)
     rows.append((f"  fastest step, Mixup", mixup, plain / mixup))

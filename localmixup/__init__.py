@@ -25,6 +25,7 @@ from .provenance import default_device, device_name, environment, git_commit
 from .records import data_dir, load_records, missing, project_root, read_record, results_dir, write_record
 from .spirals import Split, make_spirals
 from .spirals_sweep import PAPER_BATCH_SIZES, PAPER_EPS, load_spirals_sweep, sweep_spirals
+from .stacked import STACKABLE, StackedModels, check_stackable, stacks, train_stacked
 from .sweep import BACKENDS, check_backend, make_configs, pending, record_path, run_one, run_sweep
 from .theory1d import (
     PiecewiseLinear,
@@ -45,6 +46,7 @@ from .theory1d import (
     periodic_operator,
 )
 from .train import METHODS, TrainConfig, profile_config, train_run
+from .transfer import to_device
 
 __all__ = [
     "DATASETS",
@@ -56,6 +58,7 @@ __all__ = [
     "PAPER_EPS",
     "PAPER_TABLE1",
     "PROFILES",
+    "STACKABLE",
     "VARIANTS",
     "BACKENDS",
     "AdaMixup",
@@ -69,6 +72,7 @@ __all__ = [
     "PolicyDraw",
     "Split",
     "StackedMLP",
+    "StackedModels",
     "TrainConfig",
     "adamixup_step",
     "band_coefficients",
@@ -81,6 +85,7 @@ __all__ = [
     "chapter_header",
     "check_backend",
     "check_profile",
+    "check_stackable",
     "confidence_interval",
     "count_parameters",
     "data_dir",
@@ -121,10 +126,13 @@ __all__ = [
     "run_one",
     "run_sweep",
     "split_model",
+    "stacks",
     "sweep_spirals",
     "table1",
+    "to_device",
     "train_many",
     "train_run",
     "train_single",
+    "train_stacked",
     "write_record",
 ]

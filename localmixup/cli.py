@@ -24,7 +24,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
     if args.no_download:
         os.environ["LOCALMIXUP_NO_DOWNLOAD"] = "1"
-    check_backend(args.backend, args.address, args.gpus_per_run, args.jobs, args.max_retries, args.device, args.cpus_per_run)
+    check_backend(args.backend, args.address, args.gpus_per_run, args.jobs, args.max_retries, args.device, args.cpus_per_run,
+                  args.stack)
     if args.backend == "ray":
         # the runs train on the cluster's nodes, not here: CUDA where a task reserved GPUs
         if args.profile == "paper" and not args.gpus_per_run and not args.allow_cpu:
@@ -44,7 +45,8 @@ def _sweep(args: argparse.Namespace) -> int:
     print(f"training on {where}", flush=True)
     paths = run_sweep(configs, progress=not args.no_progress, device=None if device is None else str(device),
                       fast=False if args.no_fast else None, jobs=args.jobs, backend=args.backend, address=args.address,
-                      gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run, max_retries=args.max_retries)
+                      gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run, max_retries=args.max_retries,
+                      stack=args.stack)
     print(f"records in {sorted({str(p.parent) for p in paths})}")
     return 0
 
@@ -71,6 +73,9 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--batch-size", type=int, help="override the batch size")
     sweep.add_argument("--lr", type=float, help="override the initial learning rate")
     sweep.add_argument("--jobs", type=int, default=1, help="local backend: runs trained at once in separate processes")
+    sweep.add_argument("--stack", type=int, default=1, metavar="R",
+                       help="local backend: train up to R runs of one recipe (seeds, methods, alphas) as one stacked "
+                       "model, for a GPU that small batches leave idle (default 1: one run at a time)")
     sweep.add_argument("--backend", default="local", help="local (this machine, default) or ray (one Ray task per run; "
                        "pip install 'localmixup[ray]')")
     sweep.add_argument("--address", help="ray: the head node's HOST:PORT, or auto (default: $RAY_ADDRESS, else Ray on this machine alone)")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .data import DATASETS, load_arrays
 from .records import read_record, results_dir, write_record
+from .stacked import stacks, train_stacked
 from .train import METHODS, TrainConfig, profile_config, train_run
 from .validation import check_choice, check_integer
 
@@ -118,6 +119,16 @@ def run_one(config: TrainConfig, device: str | None = None, fast: bool | None = 
     return str(write_record(record_path(config), record))
 
 
+def run_stack(configs: Sequence[TrainConfig], device: str | None = None, fast: bool | None = None,
+              progress: bool = False) -> list[str]:
+    """Train runs as one stack (:func:`~localmixup.stacked.train_stacked`; a single run: :func:`run_one`)
+    and write their records atomically, all at the end; return their paths."""
+    if len(configs) == 1:
+        return [run_one(configs[0], device, fast, progress)]
+    records = train_stacked(configs, device, fast=fast, progress=progress)
+    return [str(write_record(record_path(c), r)) for c, r in zip(configs, records)]
+
+
 def clean_temporary(folders: Iterable[Path]) -> int:
     """Remove temporary files that a killed :func:`~localmixup.records.write_record` left behind."""
     removed = 0
@@ -133,12 +144,13 @@ BACKENDS = ("local", "ray")
 
 def check_backend(backend: str = "local", address: str | None = None, gpus_per_run: float | None = None,
                   jobs: int = 1, max_retries: int = 2, device: str | None = None,
-                  cpus_per_run: int | None = None) -> float | None:
+                  cpus_per_run: int | None = None, stack: int = 1) -> float | None:
     """Validate the execution options of :func:`run_sweep` (before anything runs or is written);
     return ``gpus_per_run`` as a number (None for none). Raises ``ValueError`` naming the parameter."""
     check_choice("backend", backend, BACKENDS)
     check_integer("jobs", jobs, low=1)
     check_integer("max_retries", max_retries, low=0)
+    check_integer("stack", stack, low=1)
     if cpus_per_run is not None:
         check_integer("cpus_per_run", cpus_per_run, low=1)
     if gpus_per_run is not None:
@@ -152,6 +164,9 @@ def check_backend(backend: str = "local", address: str | None = None, gpus_per_r
             if value is not None:
                 raise ValueError(f"{name} applies to backend='ray' only (got backend='local', {name}={value!r})")
     else:
+        if stack != 1:
+            raise ValueError(f"stack applies to backend='local' only; with backend='ray' every run is its own task "
+                             f"(got stack={stack})")
         if jobs != 1:
             raise ValueError(f"jobs applies to backend='local' only; with backend='ray' every pending run is a Ray "
                              f"task and the cluster's resources decide how many run at once (got jobs={jobs})")
@@ -166,7 +181,8 @@ def check_backend(backend: str = "local", address: str | None = None, gpus_per_r
 
 def run_sweep(configs: Sequence[TrainConfig], *, progress: bool = True, device: str | None = None,
               fast: bool | None = None, jobs: int = 1, backend: str = "local", address: str | None = None,
-              gpus_per_run: float | None = None, cpus_per_run: int | None = None, max_retries: int = 2) -> list[Path]:
+              gpus_per_run: float | None = None, cpus_per_run: int | None = None, max_retries: int = 2,
+              stack: int = 1) -> list[Path]:
     """Run every configuration that has no record yet; return the paths of all their records.
 
     Both backends write the same records (same paths, same metrics for the same seeds) with
@@ -192,10 +208,14 @@ def run_sweep(configs: Sequence[TrainConfig], *, progress: bool = True, device: 
             trains with, so CPU runs give identical numbers), 1 for GPU runs.
         max_retries: Ray only: retries of a run whose worker process died, before it is recorded
             as failed. A run whose training raises is recorded as failed at once (not retried).
+        stack: local backend: train up to this many runs of one recipe (differing in seed, method
+            or alpha; not AdaMixup) as one stacked model (:mod:`localmixup.stacked`), for GPUs that
+            small batches leave idle. Their records are written together when the stack ends, so
+            an interrupted stack is trained again.
     """
     from tqdm.auto import tqdm
 
-    gpus_per_run = check_backend(backend, address, gpus_per_run, jobs, max_retries, device, cpus_per_run)
+    gpus_per_run = check_backend(backend, address, gpus_per_run, jobs, max_retries, device, cpus_per_run, stack)
     jobs = check_integer("jobs", jobs, low=1)
     todo = pending(configs)
     print(f"{len(configs)} runs, {len(configs) - len(todo)} already recorded, {len(todo)} to train", flush=True)
@@ -224,21 +244,22 @@ def run_sweep(configs: Sequence[TrainConfig], *, progress: bool = True, device: 
             run_ray(todo, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run, device=device, fast=fast,
                     progress=progress, max_retries=max_retries, connected=connected)
         return [record_path(c) for c in configs]
+    groups = stacks(todo, stack)
     bar = tqdm(total=len(todo), desc="runs", unit="run", disable=not progress)
-    if jobs == 1 or len(todo) <= 1:
-        for c in todo:
-            bar.set_postfix_str(f"{c.dataset} {c.method} seed {c.seed}")
-            run_one(c, device, fast, progress)
-            bar.update()
+    if jobs == 1 or len(groups) <= 1:
+        for group in groups:
+            c = group[0]
+            bar.set_postfix_str(f"{c.dataset} {c.method} seed {c.seed}" + (f" (+{len(group) - 1} stacked)" if len(group) > 1 else ""))
+            run_stack(group, device, fast, progress)
+            bar.update(len(group))
     else:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(run_one, c, device, fast, False) for c in todo]
+            futures = [pool.submit(run_stack, group, device, fast, False) for group in groups]
             for future in as_completed(futures):
-                future.result()
-                bar.update()
+                bar.update(len(future.result()))
     bar.close()
     return [record_path(c) for c in configs]
 

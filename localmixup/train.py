@@ -158,7 +158,24 @@ def _autocast(device: torch.device):
 
 def _one_hot(y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     # scatter never checks the label range on the host, so it does not synchronise the GPU
-    return out.zero_().scatter_(1, y[:, None], 1.0)
+    return out.zero_().scatter_(-1, y[..., None], 1.0)
+
+
+def model_loss(model, batch: MixedBatch) -> torch.Tensor:
+    """Eq. (2) loss of ``model`` on a mixed batch, the forward under bf16 autocast on CUDA; no host check."""
+    with _autocast(batch.x.device):
+        logits = model(batch.x)
+    return mixup_loss(logits, batch, validate=False)
+
+
+def optimiser_step(loss_of, optimizer: SGD, batch: MixedBatch) -> torch.Tensor:
+    """One update on ``batch``: the gradient of ``loss_of(batch)`` (summed, if it holds one loss per
+    run), then ``optimizer.step()``; returns the detached loss (not synchronised)."""
+    optimizer.zero_grad()
+    loss = loss_of(batch)
+    loss.sum().backward()
+    optimizer.step()
+    return loss.detach()
 
 
 class CapturedStep:
@@ -166,23 +183,35 @@ class CapturedStep:
 
     Calling it copies a mixed batch into static buffers and replays the graph: one launch per
     step instead of hundreds. Targets enter as one-hot rows (the loss's soft-target branch,
-    which needs no host check), lambda as a device scalar. The warm-up iterations needed before
-    capture are undone (parameters, BatchNorm buffers and momentum restored), so the run starts
-    from exactly the initial weights.
+    which needs no host check), lambda as a device tensor. The warm-up iterations needed before
+    capture are undone (``state``, typically parameters and BatchNorm buffers, and momentum
+    restored), so the run starts from exactly the initial weights.
+
+    Args:
+        loss_of: the loss of a :class:`MixedBatch` (a scalar, or one loss per run for a stack
+            of runs; their sum is differentiated).
+        optimizer: the :class:`SGD` over the trained parameters.
+        state: every tensor the step modifies, restored after the warm-up.
+        x_shape: shape of one batch of inputs (B, ...).
+        runs: None for one run; R for R stacked runs, whose batches enter as (R, B, ...) inputs,
+            (R,) lambdas and (R, B) weights.
+        channels_last: keep the static input channels-last (one run only).
     """
 
-    def __init__(self, model: torch.nn.Module, optimizer: SGD, x_shape: tuple[int, ...], num_classes: int,
-                 device: torch.device, channels_last: bool = True) -> None:
-        self.model, self.optimizer = model, optimizer
+    def __init__(self, loss_of, optimizer: SGD, state, x_shape: tuple[int, ...], num_classes: int,
+                 device: torch.device, *, runs: int | None = None, channels_last: bool = True) -> None:
+        self.loss_of, self.optimizer = loss_of, optimizer
+        lead = () if runs is None else (runs,)
         b = x_shape[0]
-        self.x = torch.zeros(x_shape, device=device)
-        if channels_last:
+        self.x = torch.zeros(*lead, *x_shape, device=device)
+        if channels_last and runs is None:
             self.x = self.x.contiguous(memory_format=torch.channels_last)
-        self.y_a = torch.zeros(b, num_classes, device=device)
-        self.y_b = torch.zeros(b, num_classes, device=device)
-        self.lam = torch.ones((), device=device)
-        self.weight = torch.ones(b, device=device)
-        saved = [t.detach().clone() for t in chain(model.parameters(), model.buffers())]
+        self.y_a = torch.zeros(*lead, b, num_classes, device=device)
+        self.y_b = torch.zeros(*lead, b, num_classes, device=device)
+        self.lam = torch.ones(lead, device=device)
+        self.weight = torch.ones(*lead, b, device=device)
+        state = list(state)
+        saved = [t.detach().clone() for t in state]
         side = torch.cuda.Stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
         with torch.cuda.stream(side):
@@ -193,24 +222,28 @@ class CapturedStep:
         with torch.cuda.graph(self.graph):
             self.loss = self._step()
         with torch.no_grad():
-            for t, s in zip(chain(model.parameters(), model.buffers()), saved):
+            for t, s in zip(state, saved):
                 t.copy_(s)
         optimizer.reset()
 
+    @classmethod
+    def for_model(cls, model: torch.nn.Module, optimizer: SGD, x_shape: tuple[int, ...], num_classes: int,
+                  device: torch.device) -> "CapturedStep":
+        """The captured step of one run of ``model`` (its parameters and buffers are the state)."""
+        return cls(lambda b: model_loss(model, b), optimizer, chain(model.parameters(), model.buffers()), x_shape,
+                   num_classes, device)
+
     def _step(self) -> torch.Tensor:
-        self.optimizer.zero_grad()
-        with _autocast(self.x.device):
-            logits = self.model(self.x)
-        loss = mixup_loss(logits, MixedBatch(self.x, self.y_a, self.y_b, self.lam, self.weight))
-        loss.backward()
-        self.optimizer.step()
-        return loss.detach()
+        return optimiser_step(self.loss_of, self.optimizer, MixedBatch(self.x, self.y_a, self.y_b, self.lam, self.weight))
 
     def __call__(self, batch: MixedBatch) -> torch.Tensor:
         self.x.copy_(batch.x)
         _one_hot(batch.y_a, self.y_a)
         _one_hot(batch.y_b, self.y_b)
-        self.lam.fill_(batch.lam)
+        if isinstance(batch.lam, torch.Tensor):
+            self.lam.copy_(batch.lam)
+        else:
+            self.lam.fill_(batch.lam)
         self.weight.copy_(batch.weight)
         self.graph.replay()
         return self.loss
@@ -224,10 +257,7 @@ def eager_step(model: torch.nn.Module, optimizer: SGD, x: torch.Tensor, y: torch
             logits = model(x)
         loss = F.cross_entropy(logits.float(), y)
     else:
-        batch = mixer(x, y)
-        with _autocast(x.device):
-            logits = model(batch.x)
-        loss = mixup_loss(logits, batch)
+        loss = model_loss(model, mixer(x, y))
     loss.backward()
     optimizer.step()
     return loss.detach()
@@ -367,14 +397,11 @@ def train_run(config: TrainConfig, device: torch.device | str | None = None, *, 
         torch.cuda.reset_peak_memory_stats(device)
     model, optimizer, train, test, mixer = prepare(config, device, download=download)
     s = spec(config.dataset)
-    step = CapturedStep(model, optimizer, (config.batch_size, *s.shape), s.num_classes, device) if fast else None
+    step = CapturedStep.for_model(model, optimizer, (config.batch_size, *s.shape), s.num_classes, device) if fast else None
     ones = torch.ones(config.batch_size, device=device)
     saved = None if fast else SavedTensorBytes(exclude=model.parameters())
 
-    record: dict[str, Any] = {
-        "config": config.to_dict(), "status": "ok", "failed_epoch": None, "epochs": [],
-        "final_test_error_pct": None, "parameters": count_parameters(model), "fast_path": fast,
-    }
+    record = new_record(config, count_parameters(model), fast)
     if ada:
         record["parameter_counts"] = model.parameter_counts()
     start = time.perf_counter()
@@ -404,23 +431,43 @@ def train_run(config: TrainConfig, device: torch.device | str | None = None, *, 
                 total += step(batch)
         train_loss = total.item() / len(train)
         stats = {k: v.item() / len(train) for k, v in totals.items() if k != "loss"}
-        if not math.isfinite(train_loss):
-            record.update(status="failed", failed_epoch=epoch + 1)
-            record["epochs"].append({"epoch": epoch + 1, "train_loss": train_loss, "test_error_pct": None, "lr": lr,
-                                     "seconds": time.perf_counter() - t0, **stats})
+        error = test_error(model, test) if math.isfinite(train_loss) else None
+        if not add_epoch(record, epoch, train_loss, error, lr, time.perf_counter() - t0, **stats):
             break
-        error = test_error(model, test)
-        record["epochs"].append({"epoch": epoch + 1, "train_loss": train_loss, "test_error_pct": error, "lr": lr,
-                                 "seconds": time.perf_counter() - t0, **stats})
         bar.set_postfix(loss=f"{train_loss:.3f}", error=f"{error:.2f}%")
     bar.close()
+    return close_record(record, time.perf_counter() - start, device, None if saved is None else saved.bytes,
+                        sum(p.numel() * p.element_size() for p in model.parameters()))
+
+
+def new_record(config: TrainConfig, parameters: int, fast: bool) -> dict[str, Any]:
+    """The record of a run about to train (see :func:`train_run`), before its first epoch."""
+    return {"config": config.to_dict(), "status": "ok", "failed_epoch": None, "epochs": [],
+            "final_test_error_pct": None, "parameters": parameters, "fast_path": fast}
+
+
+def add_epoch(record: dict[str, Any], epoch: int, train_loss: float, error: float | None, lr: float, seconds: float,
+              **stats: float) -> bool:
+    """Append epoch ``epoch`` (0-based) to a record; a non-finite loss marks the run failed. Returns
+    whether the run goes on."""
+    ok = math.isfinite(train_loss)
+    record["epochs"].append({"epoch": epoch + 1, "train_loss": train_loss, "test_error_pct": error if ok else None,
+                             "lr": lr, "seconds": seconds, **stats})
+    if not ok:
+        record.update(status="failed", failed_epoch=epoch + 1)
+    return ok
+
+
+def close_record(record: dict[str, Any], seconds: float, device: torch.device, saved_bytes: int | None,
+                 parameter_bytes: int) -> dict[str, Any]:
+    """Final error, training time, memory and environment of a finished (or failed) run's record."""
     if record["status"] == "ok":
         record["final_test_error_pct"] = record["epochs"][-1]["test_error_pct"]
-    record["train_seconds"] = time.perf_counter() - start
+    record["train_seconds"] = seconds
     record["memory"] = {
-        "saved_for_backward_bytes": None if saved is None else saved.bytes,
-        "parameter_bytes": sum(p.numel() * p.element_size() for p in model.parameters()),
-        "cuda_peak_allocated_bytes": int(torch.cuda.max_memory_allocated(device)) if cuda else None,
+        "saved_for_backward_bytes": saved_bytes,
+        "parameter_bytes": parameter_bytes,
+        "cuda_peak_allocated_bytes": int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None,
     }
     record["environment"] = environment(device)
     return record

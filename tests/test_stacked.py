@@ -1,0 +1,149 @@
+"""Several runs trained as one stacked model: the same runs as alone, grouped by recipe."""
+
+import math
+
+import pytest
+import torch
+
+import localmixup.stacked as stacked_module
+from localmixup.records import read_record
+from localmixup.mixing import MixedBatch
+from localmixup.stacked import StackedModels, check_stackable, stack_batches, stacked_loss, stacks, train_stacked
+from localmixup.sweep import make_configs, run_sweep
+from localmixup.train import SGD, TrainConfig, model_loss, optimiser_step, prepare, train_run
+
+SMALL = dict(model="densenet_bc", model_options={"blocks": [2, 2, 2, 2], "growth": 8}, train_size=96, test_size=64,
+             batch_size=32, epochs=1, lr=0.05)
+
+
+def four_runs(**kw):
+    """Every kind of run a stack may hold: baseline, Mixup, Local Mixup with both pairings."""
+    settings = dict(SMALL, **kw)
+    return [TrainConfig("fashion_mnist", "baseline", seed=0, **settings),
+            TrainConfig("fashion_mnist", "mixup", seed=1, **settings),
+            TrainConfig("fashion_mnist", "local", seed=2, alpha=0.05, **settings),
+            TrainConfig("fashion_mnist", "local", seed=3, alpha=0.05, pairing="graph", **settings)]
+
+
+def batch_of(mixer, x, y):
+    return mixer(x, y) if mixer is not None else MixedBatch(x, y, y, 1.0, torch.ones(x.shape[0], dtype=x.dtype))
+
+
+def test_a_stacked_step_is_each_run_s_own_step_in_float64():
+    """Three SGD steps of four stacked runs equal the four runs' own steps (float64: no rounding noise)."""
+    configs = four_runs()
+    alone = [prepare(c, "cpu") for c in configs]
+    together = [prepare(c, "cpu") for c in configs]
+    for run in alone + together:
+        run[0].double()
+    stack = StackedModels([run[0] for run in together])
+    optimizer = SGD(stack.parameters(), 0.05, momentum=0.9, weight_decay=5e-4)
+    singles = [SGD(run[0].parameters(), 0.05, momentum=0.9, weight_decay=5e-4) for run in alone]
+    feeds = [iter(run[2]) for run in alone], [iter(run[2]) for run in together]
+    for _ in range(3):
+        for run, opt, feed in zip(alone, singles, feeds[0]):
+            x, y = next(feed)
+            optimiser_step(lambda b, m=run[0]: model_loss(m, b), opt, batch_of(run[4], x.double(), y))
+        batches = []
+        for run, feed in zip(together, feeds[1]):
+            x, y = next(feed)
+            batches.append(batch_of(run[4], x.double(), y))
+        losses = optimiser_step(lambda b: stacked_loss(stack, b), optimizer, stack_batches(batches))
+        assert losses.shape == (4,)
+    for r, run in enumerate(alone):
+        for name, p in run[0].named_parameters():
+            torch.testing.assert_close(stack.params[name][r], p, rtol=1e-10, atol=1e-12, msg=name)
+        for name, b in run[0].named_buffers():
+            torch.testing.assert_close(stack.buffers[name][r], b, rtol=1e-10, atol=1e-12, msg=name)
+
+
+def test_train_stacked_writes_the_records_of_the_runs_alone():
+    """One step per epoch: the first epoch's loss is computed before any update, so it must agree to
+    float32 rounding; after one update the runs still agree closely (see train_stacked's note on drift)."""
+    configs = four_runs(train_size=32, epochs=2)
+    together = train_stacked(configs, "cpu")
+    for r, (config, record) in enumerate(zip(configs, together)):
+        alone = train_run(config, "cpu")
+        assert record["config"] == alone["config"] and record["stack"] == {"runs": 4, "position": r}
+        assert set(record) == set(alone) | {"stack"} and record["status"] == "ok"
+        assert record["parameters"] == alone["parameters"]
+        assert record["memory"]["parameter_bytes"] == alone["memory"]["parameter_bytes"]
+        assert math.isclose(record["epochs"][0]["train_loss"], alone["epochs"][0]["train_loss"], rel_tol=1e-5)
+        assert math.isclose(record["epochs"][1]["train_loss"], alone["epochs"][1]["train_loss"], rel_tol=1e-3)
+        assert abs(record["final_test_error_pct"] - alone["final_test_error_pct"]) <= 100 / 64 + 1e-9
+
+
+def test_a_failing_run_does_not_stop_the_others(monkeypatch):
+    original = stacked_module.prepare
+
+    def poisoned(config, device, **kw):
+        built = original(config, device, **kw)
+        if config.seed == 1:
+            with torch.no_grad():
+                next(built[0].parameters()).fill_(math.nan)
+        return built
+
+    monkeypatch.setattr(stacked_module, "prepare", poisoned)
+    records = train_stacked(four_runs(epochs=2)[:3], "cpu")
+    assert [r["status"] for r in records] == ["ok", "failed", "ok"]
+    assert records[1]["failed_epoch"] == 1 and records[1]["final_test_error_pct"] is None
+    assert len(records[1]["epochs"]) == 1 and len(records[0]["epochs"]) == 2
+    assert all(math.isfinite(r["final_test_error_pct"]) for r in (records[0], records[2]))
+
+
+def test_what_may_be_stacked():
+    configs = four_runs()
+    check_stackable(configs)
+    with pytest.raises(ValueError, match="differ in lr"):
+        check_stackable([configs[0], TrainConfig("fashion_mnist", "mixup", **dict(SMALL, lr=0.1))])
+    with pytest.raises(ValueError, match="adamixup"):
+        check_stackable([TrainConfig("fashion_mnist", "adamixup", **SMALL)])
+    with pytest.raises(ValueError, match="at least one run"):
+        check_stackable([])
+    with pytest.raises(ValueError, match=r"stack must be an integer in \[1, inf\), got 0"):
+        stacks(configs, 0)
+
+
+def test_stacks_group_runs_by_recipe():
+    configs = make_configs(["fashion_mnist"], ["baseline", "mixup", "local", "adamixup"], "0-2", "quick", alphas=[0.05, 0.2])
+    configs += make_configs(["fashion_mnist"], ["baseline"], "0-1", "quick", epochs=2)
+    groups = stacks(configs, 4)
+    assert sorted(id(c) for g in groups for c in g) == sorted(id(c) for c in configs)
+    for group in groups:
+        assert 1 <= len(group) <= 4
+        if group[0].method != "adamixup":
+            check_stackable(group)
+    assert sum(len(g) == 1 and g[0].method == "adamixup" for g in groups) == 3
+    assert sorted(len(g) for g in groups if g[0].method != "adamixup") == [2, 4, 4, 4]
+    assert all(len(g) == 1 for g in stacks(configs, 1))
+
+
+def test_a_stacked_sweep_records_every_run_once(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))
+    configs = make_configs(["fashion_mnist"], ["baseline", "mixup"], "0-1", "quick", epochs=1, train_size=64,
+                           test_size=64, batch_size=32)
+    paths = run_sweep(configs, device="cpu", progress=False, stack=3)
+    records = [read_record(p) for p in paths]
+    assert sorted(r.get("stack", {"runs": 1})["runs"] for r in records) == [1, 3, 3, 3]  # 4 runs of one recipe
+    assert [r["config"] for r in records] == [c.to_dict() for c in configs]
+    run_sweep(configs, device="cpu", progress=False, stack=3)
+    assert "4 runs, 4 already recorded, 0 to train" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="stack applies to backend='local' only"):
+        run_sweep(configs, backend="ray", stack=2)
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@cuda
+def test_captured_steps_follow_eager_steps_on_cuda():
+    """The CUDA-graph steps (one run, and a stack) against eager steps: the first epoch's loss, taken
+    before any update, agrees to bf16 rounding; every run trains."""
+    configs = four_runs(train_size=32, epochs=2)
+    eager, graph = train_stacked(configs, "cuda", fast=False), train_stacked(configs, "cuda", fast=True)
+    for config, a, b in zip(configs, eager, graph):
+        assert b["fast_path"] is True and a["fast_path"] is False and a["status"] == b["status"] == "ok"
+        assert math.isclose(a["epochs"][0]["train_loss"], b["epochs"][0]["train_loss"], rel_tol=2e-2)
+        single = train_run(config, "cuda", fast=True)
+        assert single["fast_path"] is True
+        assert math.isclose(single["epochs"][0]["train_loss"], a["epochs"][0]["train_loss"], rel_tol=2e-2)
