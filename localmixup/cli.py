@@ -46,7 +46,7 @@ def _sweep(args: argparse.Namespace) -> int:
     paths = run_sweep(configs, progress=not args.no_progress, device=None if device is None else str(device),
                       fast=False if args.no_fast else None, jobs=args.jobs, backend=args.backend, address=args.address,
                       gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run, max_retries=args.max_retries,
-                      stack=args.stack)
+                      stack=args.stack, checkpoint_every=None if args.no_checkpoint else args.checkpoint_every)
     print(f"records in {sorted({str(p.parent) for p in paths})}")
     return 0
 
@@ -76,6 +76,10 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--stack", type=int, default=1, metavar="R",
                        help="local backend: train up to R runs of one recipe (seeds, methods, alphas) as one stacked "
                        "model, for a GPU that small batches leave idle (default 1: one run at a time)")
+    sweep.add_argument("--checkpoint-every", type=float, default=60.0, metavar="SECONDS",
+                       help="local backend: save a run in progress at the end of an epoch at most every SECONDS "
+                       "(default 60; 0: every epoch), so that a killed sweep resumes it where it stopped")
+    sweep.add_argument("--no-checkpoint", action="store_true", help="no checkpoints: an interrupted run starts over")
     sweep.add_argument("--backend", default="local", help="local (this machine, default) or ray (one Ray task per run; "
                        "pip install 'localmixup[ray]')")
     sweep.add_argument("--address", help="ray: the head node's HOST:PORT, or auto (default: $RAY_ADDRESS, else Ray on this machine alone)")

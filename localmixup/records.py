@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -33,16 +33,16 @@ def data_dir() -> Path:
     return Path(os.environ["LOCALMIXUP_DATA"]) if "LOCALMIXUP_DATA" in os.environ else project_root() / "data"
 
 
-def write_record(path: Path, record: dict[str, Any]) -> Path:
-    """Write ``record`` as JSON to ``path`` atomically: a reader (or a crash) sees the
-    whole file or no file, never a half-written one."""
+def atomic_write(path: Path, write: Callable[[IO[Any]], None], *, binary: bool = False) -> Path:
+    """Create or replace ``path`` atomically with what ``write(file)`` writes: a reader (or a
+    crash) sees the whole file or the previous state, never a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp creates 0600; a record is an ordinary file
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f, indent=1, sort_keys=True, allow_nan=True)
+        with os.fdopen(fd, "wb" if binary else "w") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -50,6 +50,11 @@ def write_record(path: Path, record: dict[str, Any]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_record(path: Path, record: dict[str, Any]) -> Path:
+    """Write ``record`` as JSON to ``path`` atomically (:func:`atomic_write`)."""
+    return atomic_write(path, lambda f: json.dump(record, f, indent=1, sort_keys=True, allow_nan=True))
 
 
 def read_record(path: Path) -> dict[str, Any]:

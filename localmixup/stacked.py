@@ -17,6 +17,7 @@ import copy
 import json
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -27,8 +28,9 @@ from .loss import mixup_loss
 from .mixing import MixedBatch
 from .models import count_parameters
 from .provenance import default_device
+from .checkpoints import Checkpoint
 from .train import (SGD, CapturedStep, TrainConfig, _autocast, add_epoch, close_record, new_record, optimiser_step,
-                    prepare)
+                    prepare, resume, run_generators, save_checkpoint)
 from .transfer import to_device
 from .validation import check_integer
 
@@ -118,7 +120,8 @@ def stacked_test_error(stack: StackedModels, loader) -> list[float]:
 
 
 def train_stacked(configs: Sequence[TrainConfig], device: torch.device | str | None = None, *, fast: bool | None = None,
-                  progress: bool = False, download: bool | None = None) -> list[dict[str, Any]]:
+                  progress: bool = False, download: bool | None = None, checkpoint: str | Path | None = None,
+                  checkpoint_every: float = 60.0) -> list[dict[str, Any]]:
     """Train R runs of one recipe as one stacked model; return their R records, in order.
 
     Args:
@@ -129,6 +132,8 @@ def train_stacked(configs: Sequence[TrainConfig], device: torch.device | str | N
         fast: capture the stacked step in one CUDA graph (default: on CUDA); ignored on the CPU.
         progress: tqdm bar over epochs.
         download: passed to :func:`localmixup.data.load_arrays`.
+        checkpoint, checkpoint_every: the stack's checkpoint file, as in
+            :func:`~localmixup.train.train_run` (it resumes only the same runs on the same device type).
 
     Returns:
         One record per run, as :func:`~localmixup.train.train_run`'s, plus ``"stack": {"runs": R,
@@ -156,6 +161,7 @@ def train_stacked(configs: Sequence[TrainConfig], device: torch.device | str | N
     models = [r[0] for r in runs]
     loaders = [r[2] for r in runs]
     mixers = [r[4] for r in runs]
+    generators = [g for r in runs for g in run_generators(r[2], r[4])]
     test = runs[0][3]
     first = configs[0]
     s = spec(first.dataset)
@@ -167,16 +173,18 @@ def train_stacked(configs: Sequence[TrainConfig], device: torch.device | str | N
     records = [new_record(c, parameters, fast) for c in configs]
     for r, record in enumerate(records):
         record["stack"] = {"runs": len(configs), "position": r}
-    alive = [True] * len(configs)
+    keeper = Checkpoint(checkpoint, {"configs": [c.to_dict() for c in configs], "device": device.type}, checkpoint_every)
 
     def loss_of(batch: MixedBatch) -> torch.Tensor:
         return stacked_loss(stack, batch)
 
     step = CapturedStep(loss_of, optimizer, stack.state(), (first.batch_size, *s.shape), s.num_classes, device,
                         runs=len(configs)) if fast else None
+    start_epoch, elapsed, extra = resume(keeper, records, stack.state(), optimizer, generators)
+    alive = extra.get("alive", [True] * len(configs))
     start = time.perf_counter()
-    bar = tqdm(range(first.epochs), desc=f"{first.dataset}: {len(configs)} stacked runs", unit="epoch", leave=False,
-               disable=not progress)
+    bar = tqdm(range(start_epoch, first.epochs), desc=f"{first.dataset}: {len(configs)} stacked runs", unit="epoch",
+               leave=False, disable=not progress, total=first.epochs, initial=start_epoch)
     for epoch in bar:
         t0 = time.perf_counter()
         lr = first.lr_at(epoch)
@@ -195,8 +203,11 @@ def train_stacked(configs: Sequence[TrainConfig], device: torch.device | str | N
         if not any(alive):
             break
         bar.set_postfix(best_error=f"{min(e for e, a in zip(errors, alive) if a):.2f}%")
+        if epoch + 1 < first.epochs and keeper.due():
+            save_checkpoint(keeper, epoch + 1, records, elapsed + time.perf_counter() - start, stack.state(), optimizer,
+                            generators, alive=alive)
     bar.close()
-    seconds = time.perf_counter() - start
+    seconds = elapsed + time.perf_counter() - start
     parameter_bytes = sum(p[0].numel() * p.element_size() for p in stack.parameters())
     return [close_record(record, seconds, device, None, parameter_bytes) for record in records]
 

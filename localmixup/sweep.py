@@ -21,7 +21,7 @@ from .data import DATASETS, load_arrays
 from .records import read_record, results_dir, write_record
 from .stacked import stacks, train_stacked
 from .train import METHODS, TrainConfig, profile_config, train_run
-from .validation import check_choice, check_integer
+from .validation import check_choice, check_integer, check_real
 
 
 def parse_seeds(text: str | int | Sequence[int]) -> list[int]:
@@ -90,6 +90,17 @@ def record_path(config: TrainConfig) -> Path:
     return results_dir("table1", folder_tag(config), config.dataset) / record_name(config)
 
 
+def checkpoint_path(configs: Sequence[TrainConfig]) -> Path:
+    """Checkpoint file of a run (or a stack of runs) in progress: ``.checkpoints/`` beside the first
+    run's record, named after it (and, for a stack, after all its runs)."""
+    first = record_path(configs[0])
+    name = first.stem
+    if len(configs) > 1:
+        digest = hashlib.sha1("\n".join(str(record_path(c)) for c in configs).encode()).hexdigest()[:8]
+        name += f"+{len(configs) - 1}-{digest}"
+    return first.parent / ".checkpoints" / f"{name}.pt"
+
+
 def pending(configs: Iterable[TrainConfig]) -> list[TrainConfig]:
     """The configurations whose record does not exist yet (duplicates dropped, order kept)."""
     seen, todo = set(), []
@@ -110,30 +121,40 @@ def pending(configs: Iterable[TrainConfig]) -> list[TrainConfig]:
     return todo
 
 
-def run_one(config: TrainConfig, device: str | None = None, fast: bool | None = None, progress: bool = False) -> str:
+def run_one(config: TrainConfig, device: str | None = None, fast: bool | None = None, progress: bool = False,
+            checkpoint_every: float | None = None) -> str:
     """Train one run and write its record atomically; return the record's path.
 
     Failed runs (NaN/inf loss) are recorded too (``status="failed"``), so they are not repeated.
+    With ``checkpoint_every`` (seconds), the run keeps a checkpoint (:func:`checkpoint_path`) that
+    an interrupted run resumes from; it is deleted once the record is written.
     """
-    record = train_run(config, device, fast=fast, progress=progress)
-    return str(write_record(record_path(config), record))
+    return run_stack([config], device, fast, progress, checkpoint_every)[0]
 
 
 def run_stack(configs: Sequence[TrainConfig], device: str | None = None, fast: bool | None = None,
-              progress: bool = False) -> list[str]:
-    """Train runs as one stack (:func:`~localmixup.stacked.train_stacked`; a single run: :func:`run_one`)
-    and write their records atomically, all at the end; return their paths."""
+              progress: bool = False, checkpoint_every: float | None = None) -> list[str]:
+    """Train runs as one stack (:func:`~localmixup.stacked.train_stacked`; a single run:
+    :func:`~localmixup.train.train_run`), write their records atomically, then delete their
+    checkpoint (see :func:`run_one`); return the records' paths."""
+    checkpoint = checkpoint_path(configs) if checkpoint_every is not None else None
+    options = dict(fast=fast, progress=progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every or 0.0)
     if len(configs) == 1:
-        return [run_one(configs[0], device, fast, progress)]
-    records = train_stacked(configs, device, fast=fast, progress=progress)
-    return [str(write_record(record_path(c), r)) for c, r in zip(configs, records)]
+        records = [train_run(configs[0], device, **options)]
+    else:
+        records = train_stacked(configs, device, **options)
+    paths = [str(write_record(record_path(c), r)) for c, r in zip(configs, records)]
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
+    return paths
 
 
 def clean_temporary(folders: Iterable[Path]) -> int:
-    """Remove temporary files that a killed :func:`~localmixup.records.write_record` left behind."""
+    """Remove temporary files that a killed :func:`~localmixup.records.atomic_write` left behind
+    (records, and checkpoints in ``.checkpoints/``)."""
     removed = 0
     for folder in set(folders):
-        for tmp in Path(folder).glob(".*.json.*.tmp"):
+        for tmp in [*Path(folder).glob(".*.json.*.tmp"), *Path(folder).glob(".checkpoints/.*.pt.*.tmp")]:
             tmp.unlink(missing_ok=True)
             removed += 1
     return removed
@@ -182,7 +203,7 @@ def check_backend(backend: str = "local", address: str | None = None, gpus_per_r
 def run_sweep(configs: Sequence[TrainConfig], *, progress: bool = True, device: str | None = None,
               fast: bool | None = None, jobs: int = 1, backend: str = "local", address: str | None = None,
               gpus_per_run: float | None = None, cpus_per_run: int | None = None, max_retries: int = 2,
-              stack: int = 1) -> list[Path]:
+              stack: int = 1, checkpoint_every: float | None = 60.0) -> list[Path]:
     """Run every configuration that has no record yet; return the paths of all their records.
 
     Both backends write the same records (same paths, same metrics for the same seeds) with
@@ -212,13 +233,22 @@ def run_sweep(configs: Sequence[TrainConfig], *, progress: bool = True, device: 
             or alpha; not AdaMixup) as one stacked model (:mod:`localmixup.stacked`), for GPUs that
             small batches leave idle. Their records are written together when the stack ends, so
             an interrupted stack is trained again.
+        checkpoint_every: local backend: seconds between two checkpoints of a run (or stack) in
+            progress, saved at the end of an epoch in ``.checkpoints/`` beside the records (0: every
+            epoch; None: none). A restarted sweep resumes an interrupted run from its checkpoint,
+            exactly where it stopped; the checkpoint is deleted once the record is written.
     """
     from tqdm.auto import tqdm
 
     gpus_per_run = check_backend(backend, address, gpus_per_run, jobs, max_retries, device, cpus_per_run, stack)
     jobs = check_integer("jobs", jobs, low=1)
+    if checkpoint_every is not None:
+        check_real("checkpoint_every", checkpoint_every, low=0.0)
     todo = pending(configs)
-    print(f"{len(configs)} runs, {len(configs) - len(todo)} already recorded, {len(todo)} to train", flush=True)
+    groups = stacks(todo, stack) if backend == "local" else [[c] for c in todo]
+    resuming = sum(len(g) for g in groups if backend == "local" and checkpoint_path(g).is_file())
+    print(f"{len(configs)} run{'s' if len(configs) != 1 else ''}, {len(configs) - len(todo)} already recorded, {len(todo)} to train"
+          + (f" ({resuming} resuming from a checkpoint)" if resuming else ""), flush=True)
     connected = None
     if backend == "ray" and todo:
         from .ray_backend import check_resources, connect, resolve_cpus
@@ -244,20 +274,19 @@ def run_sweep(configs: Sequence[TrainConfig], *, progress: bool = True, device: 
             run_ray(todo, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run, device=device, fast=fast,
                     progress=progress, max_retries=max_retries, connected=connected)
         return [record_path(c) for c in configs]
-    groups = stacks(todo, stack)
     bar = tqdm(total=len(todo), desc="runs", unit="run", disable=not progress)
     if jobs == 1 or len(groups) <= 1:
         for group in groups:
             c = group[0]
             bar.set_postfix_str(f"{c.dataset} {c.method} seed {c.seed}" + (f" (+{len(group) - 1} stacked)" if len(group) > 1 else ""))
-            run_stack(group, device, fast, progress)
+            run_stack(group, device, fast, progress, checkpoint_every)
             bar.update(len(group))
     else:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(run_stack, group, device, fast, False) for group in groups]
+            futures = [pool.submit(run_stack, group, device, fast, False, checkpoint_every) for group in groups]
             for future in as_completed(futures):
                 bar.update(len(future.result()))
     bar.close()

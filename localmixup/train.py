@@ -20,12 +20,14 @@ import math
 import time
 from dataclasses import dataclass, field
 from itertools import chain
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from .adamixup import AdaMixup, adamixup_step
+from .checkpoints import Checkpoint, restore_training_state, training_state
 from .data import DeviceLoader, load_arrays, spec, subset
 from .loss import mixup_loss
 from .mixing import MixedBatch, LocalMixup
@@ -350,7 +352,8 @@ def prepare(config: TrainConfig, device: torch.device | str | None = None, *, do
 
 
 def train_run(config: TrainConfig, device: torch.device | str | None = None, *, fast: bool | None = None,
-              progress: bool = False, download: bool | None = None) -> dict[str, Any]:
+              progress: bool = False, download: bool | None = None, checkpoint: str | Path | None = None,
+              checkpoint_every: float = 60.0) -> dict[str, Any]:
     """Train one run and return its record (a JSON-serialisable dict).
 
     Args:
@@ -360,14 +363,19 @@ def train_run(config: TrainConfig, device: torch.device | str | None = None, *, 
             ``adamixup`` (always eager).
         progress: show a tqdm bar over epochs.
         download: passed to :func:`localmixup.data.load_arrays`.
+        checkpoint: file where the run's state is saved at the end of an epoch (at most every
+            ``checkpoint_every`` seconds; 0: every epoch) and, if it exists, resumed from: the run
+            then continues exactly where it stopped. The caller deletes it once the record is
+            safe (see :func:`localmixup.sweep.run_one`).
 
     Returns:
         ``{"config", "status" ("ok" or "failed"), "failed_epoch" (1-based, or None), "epochs"
         (per epoch: train_loss, test_error_pct, lr, seconds — wall-clock of the epoch's training
         and its evaluation), "final_test_error_pct" (None if failed), "train_seconds",
         "parameters" (trainable parameters of everything trained), "fast_path", "memory",
-        "environment"}``. A NaN or infinite mean training loss stops the run at the end of that
-        epoch and marks it failed.
+        "environment"}``, and ``"resumed_after_epochs"`` (the epochs after which it was resumed
+        from its checkpoint) if it was. A NaN or infinite mean training loss stops the run at
+        the end of that epoch and marks it failed.
 
         ``memory``: ``saved_for_backward_bytes`` (:class:`SavedTensorBytes` over the first
         training step; None on the CUDA-graph path, where the step is captured, not run eagerly),
@@ -404,9 +412,18 @@ def train_run(config: TrainConfig, device: torch.device | str | None = None, *, 
     record = new_record(config, count_parameters(model), fast)
     if ada:
         record["parameter_counts"] = model.parameter_counts()
+    tensors, generators = [*model.parameters(), *model.buffers()], run_generators(train, mixer)
+    keeper = Checkpoint(checkpoint, {"configs": [config.to_dict()], "device": device.type}, checkpoint_every)
+    first, elapsed, extra = resume(keeper, [record], tensors, optimizer, generators)
+    if first:  # the first step, where the saved tensors are measured, ran before the checkpoint
+        saved = None
+
+    def saved_bytes() -> int | None:
+        return saved.bytes if saved is not None else extra.get("saved_bytes")
+
     start = time.perf_counter()
-    bar = tqdm(range(config.epochs), desc=f"{config.dataset} {config.method} seed {config.seed}", unit="epoch",
-               leave=False, disable=not progress)
+    bar = tqdm(range(first, config.epochs), desc=f"{config.dataset} {config.method} seed {config.seed}", unit="epoch",
+               leave=False, disable=not progress, total=config.epochs, initial=first)
     for epoch in bar:
         t0 = time.perf_counter()
         lr = config.lr_at(epoch)
@@ -435,9 +452,41 @@ def train_run(config: TrainConfig, device: torch.device | str | None = None, *, 
         if not add_epoch(record, epoch, train_loss, error, lr, time.perf_counter() - t0, **stats):
             break
         bar.set_postfix(loss=f"{train_loss:.3f}", error=f"{error:.2f}%")
+        if epoch + 1 < config.epochs and keeper.due():
+            save_checkpoint(keeper, epoch + 1, [record], elapsed + time.perf_counter() - start, tensors, optimizer,
+                            generators, saved_bytes=saved_bytes())
     bar.close()
-    return close_record(record, time.perf_counter() - start, device, None if saved is None else saved.bytes,
+    return close_record(record, elapsed + time.perf_counter() - start, device, saved_bytes(),
                         sum(p.numel() * p.element_size() for p in model.parameters()))
+
+
+def run_generators(train: DeviceLoader, transform) -> list[torch.Generator]:
+    """The random generators a run draws from while it trains: data order and augmentation, then
+    mixing (a :class:`LocalMixup`'s, or AdaMixup's generator); what a checkpoint must keep."""
+    mixing = transform if isinstance(transform, torch.Generator) else getattr(transform, "generator", None)
+    return [g for g in (train.generator, mixing) if g is not None]
+
+
+def resume(keeper: Checkpoint, records: list[dict[str, Any]], tensors: list[torch.Tensor], optimizer: SGD,
+           generators: list[torch.Generator]) -> tuple[int, float, dict[str, Any]]:
+    """Restore runs from their checkpoint, if it exists: state in place, records replaced by the saved
+    ones. Returns (the epoch to start from, the seconds already trained, the saved ``extra``)."""
+    state = keeper.load()
+    if state is None:
+        return 0, 0.0, {}
+    restore_training_state(state, tensors, optimizer.buffers, generators)
+    for record, saved in zip(records, state["records"]):
+        record.clear()
+        record.update(saved)
+        record["resumed_after_epochs"] = [*saved.get("resumed_after_epochs", []), state["epoch"]]
+    return state["epoch"], state["elapsed"], state["extra"]
+
+
+def save_checkpoint(keeper: Checkpoint, epoch: int, records: list[dict[str, Any]], elapsed: float,
+                    tensors: list[torch.Tensor], optimizer: SGD, generators: list[torch.Generator], **extra: Any) -> None:
+    """Save the state of runs that have finished ``epoch`` epochs (see :func:`resume`)."""
+    keeper.save({**training_state(tensors, optimizer.buffers, generators), "epoch": epoch, "records": records,
+                 "elapsed": elapsed, "extra": extra})
 
 
 def new_record(config: TrainConfig, parameters: int, fast: bool) -> dict[str, Any]:

@@ -5,6 +5,8 @@ import math
 import pytest
 import torch
 
+from helpers import interrupt_at_call, trajectory
+
 import localmixup.stacked as stacked_module
 from localmixup.records import read_record
 from localmixup.mixing import MixedBatch
@@ -147,3 +149,18 @@ def test_captured_steps_follow_eager_steps_on_cuda():
         single = train_run(config, "cuda", fast=True)
         assert single["fast_path"] is True
         assert math.isclose(single["epochs"][0]["train_loss"], a["epochs"][0]["train_loss"], rel_tol=2e-2)
+
+
+def test_an_interrupted_stack_resumes_from_its_checkpoint_exactly(tmp_path, monkeypatch):
+    configs = four_runs(epochs=3)
+    whole = train_stacked(configs, "cpu")
+    checkpoint = tmp_path / "stack.pt"
+    with monkeypatch.context() as patch:
+        interrupt_at_call(patch, stacked_module, "stacked_test_error", 2)
+        with pytest.raises(KeyboardInterrupt):
+            train_stacked(configs, "cpu", checkpoint=checkpoint, checkpoint_every=0)
+    resumed = train_stacked(configs, "cpu", checkpoint=checkpoint, checkpoint_every=0)
+    for a, b in zip(resumed, whole):
+        assert a["resumed_after_epochs"] == [1] and trajectory(a) == trajectory(b)
+    with pytest.raises(ValueError, match="checkpoint of another run"):
+        train_stacked(configs[:2], "cpu", checkpoint=checkpoint)

@@ -160,3 +160,37 @@ def test_interval_table_groups_with_the_student_t_interval():
     assert list(table.index) == [1.0, 2.0] and list(table.runs) == [4, 1]
     assert table.loc[1.0, "low"] == pytest.approx(2.5 - half) and table.loc[1.0, "high"] == pytest.approx(2.5 + half)
     assert table.loc[2.0, "mean"] == 7.0 and math.isnan(table.loc[2.0, "low"])
+
+
+def test_a_killed_run_resumes_from_its_checkpoint(tmp_path):
+    """A real sweep process killed in the middle of a run's training, restarted: the run goes on from
+    its last checkpoint and ends exactly as an uninterrupted run."""
+    def sweep(results):
+        env = dict(os.environ, LOCALMIXUP_RESULTS=str(results), PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+        command = [sys.executable, "-m", "localmixup", "sweep", "--dataset", "fashion_mnist", "--methods", "local",
+                   "--seeds", "0", "--profile", "quick", "--epochs", "8", "--train-size", "256", "--test-size", "64",
+                   "--batch-size", "32", "--device", "cpu", "--no-progress", "--checkpoint-every", "0"]
+        return command, env
+
+    command, env = sweep(tmp_path / "whole")
+    assert subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=300).returncode == 0
+    whole = read_record(next((tmp_path / "whole").rglob("*.json")))
+
+    command, env = sweep(tmp_path / "killed")
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 150
+    while time.time() < deadline and process.poll() is None and not list((tmp_path / "killed").rglob("*.pt")):
+        time.sleep(0.02)
+    assert process.poll() is None, f"the run ended before its first checkpoint: {process.stderr.read().decode()}"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not list((tmp_path / "killed").rglob("*.json")) and list((tmp_path / "killed").rglob("*.pt"))
+
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "1 run, 0 already recorded, 1 to train (1 resuming from a checkpoint)" in done.stdout
+    resumed = read_record(next((tmp_path / "killed").rglob("*.json")))
+    assert len(resumed["resumed_after_epochs"]) == 1 and 1 <= resumed["resumed_after_epochs"][0] < 8
+    assert [(e["train_loss"], e["test_error_pct"]) for e in resumed["epochs"]] == \
+        [(e["train_loss"], e["test_error_pct"]) for e in whole["epochs"]]
+    assert not [p for p in (tmp_path / "killed").rglob("*") if p.is_file() and p.suffix != ".json"]  # checkpoint gone

@@ -5,6 +5,8 @@ import math
 import pytest
 import torch
 
+from helpers import interrupt_at_call, trajectory
+
 from localmixup.mixing import LocalMixup
 from localmixup.train import PAPER_SETTINGS, SGD, TrainConfig, eager_step, prepare, profile_config, train_run
 
@@ -180,3 +182,32 @@ def test_adamixup_profiles_and_sweep_names():
     configs = make_configs("fashion_mnist", "mixup,local,adamixup", "0-1", "quick")
     assert [c.method for c in configs] == ["mixup"] * 2 + ["local"] * 2 + ["adamixup"] * 2
     assert record_path(configs[-1]).parts[-4:] == ("table1", "quick", "fashion_mnist", "adamixup-seed1.json")
+
+
+@pytest.mark.parametrize("method", ["local", "adamixup"])
+def test_an_interrupted_run_resumes_from_its_checkpoint_exactly(tmp_path, monkeypatch, method):
+    import localmixup.train as train_module
+
+    config = tiny(method, epochs=4, lr=0.05, schedule="step", step_size=2, gamma=0.5)
+    whole = train_run(config, "cpu")
+    checkpoint = tmp_path / "run.pt"
+    with monkeypatch.context() as patch:
+        interrupt_at_call(patch, train_module, "test_error", 3)  # killed during epoch 3: epochs 1-2 are saved
+        with pytest.raises(KeyboardInterrupt):
+            train_run(config, "cpu", checkpoint=checkpoint, checkpoint_every=0)
+    assert checkpoint.is_file()
+    resumed = train_run(config, "cpu", checkpoint=checkpoint, checkpoint_every=0)
+    assert resumed["resumed_after_epochs"] == [2]
+    assert trajectory(resumed) == trajectory(whole)  # bit for bit: weights, momentum, data order, mixing draws
+    assert resumed["memory"]["saved_for_backward_bytes"] == whole["memory"]["saved_for_backward_bytes"]
+    assert set(resumed) == set(whole) | {"resumed_after_epochs"}
+
+
+def test_a_checkpoint_of_another_run_is_refused(tmp_path):
+    checkpoint = tmp_path / "run.pt"
+    train_run(tiny("mixup", epochs=2), "cpu", checkpoint=checkpoint, checkpoint_every=0)
+    assert checkpoint.is_file()  # saved after epoch 1; deleting it is the sweep's job, once the record is safe
+    with pytest.raises(ValueError, match="checkpoint of another run"):
+        train_run(tiny("mixup", epochs=2, seed=5), "cpu", checkpoint=checkpoint)
+    with pytest.raises(ValueError, match="checkpoint_every must be a number of seconds >= 0"):
+        train_run(tiny("mixup"), "cpu", checkpoint=checkpoint, checkpoint_every=-1)
