@@ -149,6 +149,13 @@ def run_stack(configs: Sequence[TrainConfig], device: str | None = None, fast: b
     return paths
 
 
+def unused_checkpoints(configs: Sequence[TrainConfig], groups: Sequence[Sequence[TrainConfig]]) -> list[Path]:
+    """Checkpoints beside the records of ``configs`` that none of the pending ``groups`` will resume."""
+    folders = {record_path(c).parent / ".checkpoints" for c in configs}
+    used = {checkpoint_path(g) for g in groups}
+    return sorted(p for folder in folders for p in folder.glob("*.pt") if p not in used)
+
+
 def clean_temporary(folders: Iterable[Path]) -> int:
     """Remove temporary files that a killed :func:`~localmixup.records.atomic_write` left behind
     (records, and checkpoints in ``.checkpoints/``)."""
@@ -247,6 +254,10 @@ def run_sweep(configs: Sequence[TrainConfig], *, progress: bool = True, device: 
     todo = pending(configs)
     groups = stacks(todo, stack) if backend == "local" else [[c] for c in todo]
     resuming = sum(len(g) for g in groups if backend == "local" and checkpoint_path(g).is_file())
+    stale = unused_checkpoints(configs, groups)
+    if stale:
+        print(f"{len(stale)} checkpoint(s) in {sorted({str(p.parent) for p in stale})} belong to no run still to train "
+              f"(another --stack, or other runs): they are left alone and not resumed", flush=True)
     print(f"{len(configs)} run{'s' if len(configs) != 1 else ''}, {len(configs) - len(todo)} already recorded, {len(todo)} to train"
           + (f" ({resuming} resuming from a checkpoint)" if resuming else ""), flush=True)
     connected = None

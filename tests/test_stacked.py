@@ -164,3 +164,16 @@ def test_an_interrupted_stack_resumes_from_its_checkpoint_exactly(tmp_path, monk
         assert a["resumed_after_epochs"] == [1] and trajectory(a) == trajectory(b)
     with pytest.raises(ValueError, match="checkpoint of another run"):
         train_stacked(configs[:2], "cpu", checkpoint=checkpoint)
+
+
+def test_a_sweep_names_the_checkpoints_it_will_not_resume(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))
+    configs = make_configs(["fashion_mnist"], ["baseline"], "0-1", "quick", epochs=1, train_size=32, test_size=32,
+                           batch_size=32)
+    from localmixup.sweep import checkpoint_path
+
+    lonely = checkpoint_path(configs[:1])  # a single run's checkpoint, but the sweep stacks both runs
+    lonely.parent.mkdir(parents=True)
+    lonely.write_bytes(b"")
+    run_sweep(configs, device="cpu", progress=False, stack=2)
+    assert "1 checkpoint(s) in" in capsys.readouterr().out and lonely.is_file()
