@@ -188,7 +188,7 @@ def main() -> None:
         rows.append((f"  {stack} runs stacked in one model (per stacked step; runs/hour ratio)", stacked, stack * plain / stacked))
     mixup = _time(fast_step_fn("densenet_bc", args.batch, device, small, method="mixup", graph=cuda), steps, device)
     local = _time(fast_step_fn("densenet_bc", args.batch, device, small, method="local", graph=cuda), steps, device)
-    rows.append((f"  fastest step, Mixup", mixup, plain / mixup))
+    rows.append(("  fastest step, Mixup", mixup, plain / mixup))
     rows.append((f"  fastest step, Local Mixup (cost vs Mixup {100 * (local / mixup - 1):+.1f}%)", local, plain / local))
 
     plain_big = _time(plain_step_fn("resnet18", args.big_batch, device, small), steps, device)

@@ -28,9 +28,8 @@ from .loss import mixup_loss
 from .mixing import MixedBatch
 from .models import count_parameters
 from .provenance import default_device
-from .checkpoints import Checkpoint
 from .train import (SGD, CapturedStep, TrainConfig, _autocast, add_epoch, close_record, new_record, optimiser_step,
-                    prepare, resume, run_generators, save_checkpoint)
+                    epoch_bar, prepare, resume, run_generators, save_checkpoint)
 from .transfer import to_device
 from .validation import check_integer
 
@@ -146,8 +145,6 @@ def train_stacked(configs: Sequence[TrainConfig], device: torch.device | str | N
     ReLU's kink changes a gradient by a finite amount, which training then amplifies. In float64
     the stacked step gives each run's gradient to 1e-12 (tested).
     """
-    from tqdm.auto import tqdm
-
     configs = list(configs)
     check_stackable(configs)
     device = torch.device(device) if device is not None else default_device()
@@ -173,18 +170,17 @@ def train_stacked(configs: Sequence[TrainConfig], device: torch.device | str | N
     records = [new_record(c, parameters, fast) for c in configs]
     for r, record in enumerate(records):
         record["stack"] = {"runs": len(configs), "position": r}
-    keeper = Checkpoint(checkpoint, {"configs": [c.to_dict() for c in configs], "device": device.type}, checkpoint_every)
 
     def loss_of(batch: MixedBatch) -> torch.Tensor:
         return stacked_loss(stack, batch)
 
     step = CapturedStep(loss_of, optimizer, stack.state(), (first.batch_size, *s.shape), s.num_classes, device,
                         runs=len(configs)) if fast else None
-    start_epoch, elapsed, extra = resume(keeper, records, stack.state(), optimizer, generators)
+    keeper, start_epoch, elapsed, extra = resume(checkpoint, checkpoint_every, configs, device, records, stack.state(),
+                                                 optimizer, generators)
     alive = extra.get("alive", [True] * len(configs))
     start = time.perf_counter()
-    bar = tqdm(range(start_epoch, first.epochs), desc=f"{first.dataset}: {len(configs)} stacked runs", unit="epoch",
-               leave=False, disable=not progress, total=first.epochs, initial=start_epoch)
+    bar = epoch_bar(f"{first.dataset}: {len(configs)} stacked runs", start_epoch, first.epochs, progress)
     for epoch in bar:
         t0 = time.perf_counter()
         lr = first.lr_at(epoch)

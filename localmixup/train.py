@@ -391,8 +391,6 @@ def train_run(config: TrainConfig, device: torch.device | str | None = None, *, 
         (``lam_mean``, ``alpha_mean``, ``delta_mean``, ``discriminator_accuracy`` (balanced,
         chance = 0.5), ``mixing_ce``, ``original_ce``, ``intrusion_ce``).
     """
-    from tqdm.auto import tqdm
-
     device = torch.device(device) if device is not None else default_device()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -413,8 +411,8 @@ def train_run(config: TrainConfig, device: torch.device | str | None = None, *, 
     if ada:
         record["parameter_counts"] = model.parameter_counts()
     tensors, generators = [*model.parameters(), *model.buffers()], run_generators(train, mixer)
-    keeper = Checkpoint(checkpoint, {"configs": [config.to_dict()], "device": device.type}, checkpoint_every)
-    first, elapsed, extra = resume(keeper, [record], tensors, optimizer, generators)
+    keeper, first, elapsed, extra = resume(checkpoint, checkpoint_every, [config], device, [record], tensors, optimizer,
+                                           generators)
     if first:  # the first step, where the saved tensors are measured, ran before the checkpoint
         saved = None
 
@@ -422,8 +420,7 @@ def train_run(config: TrainConfig, device: torch.device | str | None = None, *, 
         return saved.bytes if saved is not None else extra.get("saved_bytes")
 
     start = time.perf_counter()
-    bar = tqdm(range(first, config.epochs), desc=f"{config.dataset} {config.method} seed {config.seed}", unit="epoch",
-               leave=False, disable=not progress, total=config.epochs, initial=first)
+    bar = epoch_bar(f"{config.dataset} {config.method} seed {config.seed}", first, config.epochs, progress)
     for epoch in bar:
         t0 = time.perf_counter()
         lr = config.lr_at(epoch)
@@ -467,19 +464,30 @@ def run_generators(train: DeviceLoader, transform) -> list[torch.Generator]:
     return [g for g in (train.generator, mixing) if g is not None]
 
 
-def resume(keeper: Checkpoint, records: list[dict[str, Any]], tensors: list[torch.Tensor], optimizer: SGD,
-           generators: list[torch.Generator]) -> tuple[int, float, dict[str, Any]]:
-    """Restore runs from their checkpoint, if it exists: state in place, records replaced by the saved
-    ones. Returns (the epoch to start from, the seconds already trained, the saved ``extra``)."""
+def resume(checkpoint: str | Path | None, every: float, configs: list[TrainConfig], device: torch.device,
+           records: list[dict[str, Any]], tensors: list[torch.Tensor], optimizer: SGD,
+           generators: list[torch.Generator]) -> tuple[Checkpoint, int, float, dict[str, Any]]:
+    """The :class:`Checkpoint` of runs about to train and, if it exists, their restored state (in place;
+    records replaced by the saved ones). Returns (the checkpoint, the epoch to start from, the seconds
+    already trained, the saved ``extra`` of :func:`save_checkpoint`)."""
+    keeper = Checkpoint(checkpoint, {"configs": [c.to_dict() for c in configs], "device": device.type}, every)
     state = keeper.load()
     if state is None:
-        return 0, 0.0, {}
+        return keeper, 0, 0.0, {}
     restore_training_state(state, tensors, optimizer.buffers, generators)
     for record, saved in zip(records, state["records"]):
         record.clear()
         record.update(saved)
         record["resumed_after_epochs"] = [*saved.get("resumed_after_epochs", []), state["epoch"]]
-    return state["epoch"], state["elapsed"], state["extra"]
+    return keeper, state["epoch"], state["elapsed"], state["extra"]
+
+
+def epoch_bar(description: str, first: int, epochs: int, progress: bool):
+    """tqdm bar over the epochs ``first..epochs-1`` (a resumed run starts part-way)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(range(first, epochs), desc=description, unit="epoch", leave=False, disable=not progress, total=epochs,
+                initial=first)
 
 
 def save_checkpoint(keeper: Checkpoint, epoch: int, records: list[dict[str, Any]], elapsed: float,
