@@ -24,8 +24,9 @@ def _sweep(args: argparse.Namespace) -> int:
 
     if args.no_download:
         os.environ["LOCALMIXUP_NO_DOWNLOAD"] = "1"
+    checkpoint_every = None if args.no_checkpoint else args.checkpoint_every
     check_backend(args.backend, args.address, args.gpus_per_run, args.jobs, args.max_retries, args.device, args.cpus_per_run,
-                  args.stack)
+                  args.stack, checkpoint_every)
     if args.backend == "ray":
         # the runs train on the cluster's nodes, not here: CUDA where a task reserved GPUs
         if args.profile == "paper" and not args.gpus_per_run and not args.allow_cpu:
@@ -46,7 +47,7 @@ def _sweep(args: argparse.Namespace) -> int:
     paths = run_sweep(configs, progress=not args.no_progress, device=None if device is None else str(device),
                       fast=False if args.no_fast else None, jobs=args.jobs, backend=args.backend, address=args.address,
                       gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run, max_retries=args.max_retries,
-                      stack=args.stack, checkpoint_every=None if args.no_checkpoint else args.checkpoint_every)
+                      stack=args.stack, checkpoint_every=checkpoint_every)
     print(f"records in {sorted({str(p.parent) for p in paths})}")
     return 0
 

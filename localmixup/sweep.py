@@ -1,7 +1,7 @@
 """Resumable multi-seed sweeps: one atomic JSON record per (dataset, method, alpha, seed) run.
 
-The pending-run computation (:func:`pending`) is separate from the execution loop
-(:func:`run_sweep`), and the per-run function (:func:`run_one`) is a top-level, picklable
+The pending-run computation (:func:`~.pending`) is separate from the execution loop
+(:func:`~.run_sweep`), and the per-run function (:func:`~.run_one`) is a top-level, picklable
 function of a picklable :class:`~localmixup.train.TrainConfig`, so other executors can call it.
 A sweep killed at any moment loses at most the run in progress: finished runs are files, written
 atomically, and are never recomputed.
@@ -126,7 +126,7 @@ def run_one(config: TrainConfig, device: str | None = None, fast: bool | None = 
     """Train one run and write its record atomically; return the record's path.
 
     Failed runs (NaN/inf loss) are recorded too (``status="failed"``), so they are not repeated.
-    With ``checkpoint_every`` (seconds), the run keeps a checkpoint (:func:`checkpoint_path`) that
+    With ``checkpoint_every`` (seconds), the run keeps a checkpoint (:func:`~.checkpoint_path`) that
     an interrupted run resumes from; it is deleted once the record is written.
     """
     return run_stack([config], device, fast, progress, checkpoint_every)[0]
@@ -136,7 +136,7 @@ def run_stack(configs: Sequence[TrainConfig], device: str | None = None, fast: b
               progress: bool = False, checkpoint_every: float | None = None) -> list[str]:
     """Train runs as one stack (:func:`~localmixup.stacked.train_stacked`; a single run:
     :func:`~localmixup.train.train_run`), write their records atomically, then delete their
-    checkpoint (see :func:`run_one`); return the records' paths."""
+    checkpoint (see :func:`~.run_one`); return the records' paths."""
     checkpoint = checkpoint_path(configs) if checkpoint_every is not None else None
     options = dict(fast=fast, progress=progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every or 0.0)
     if len(configs) == 1:
@@ -172,13 +172,15 @@ BACKENDS = ("local", "ray")
 
 def check_backend(backend: str = "local", address: str | None = None, gpus_per_run: float | None = None,
                   jobs: int = 1, max_retries: int = 2, device: str | None = None,
-                  cpus_per_run: int | None = None, stack: int = 1) -> float | None:
-    """Validate the execution options of :func:`run_sweep` (before anything runs or is written);
+                  cpus_per_run: int | None = None, stack: int = 1, checkpoint_every: float | None = None) -> float | None:
+    """Validate the execution options of :func:`~.run_sweep` (before anything runs or is written);
     return ``gpus_per_run`` as a number (None for none). Raises ``ValueError`` naming the parameter."""
     check_choice("backend", backend, BACKENDS)
     check_integer("jobs", jobs, low=1)
     check_integer("max_retries", max_retries, low=0)
     check_integer("stack", stack, low=1)
+    if checkpoint_every is not None:
+        check_real("checkpoint_every", checkpoint_every, low=0.0)
     if cpus_per_run is not None:
         check_integer("cpus_per_run", cpus_per_run, low=1)
     if gpus_per_run is not None:
@@ -217,7 +219,7 @@ def run_sweep(configs: Sequence[TrainConfig], *, progress: bool = True, device: 
     the same atomic writer, skip the runs already recorded and can be interrupted and resumed.
 
     Args:
-        configs: the runs (e.g. from :func:`make_configs`).
+        configs: the runs (e.g. from :func:`~.make_configs`).
         progress: tqdm bars over runs (and epochs, local backend).
         device: default CUDA if visible, else CPU (with Ray: in each worker; CUDA only where the
             task was given a GPU through ``gpus_per_run``).
@@ -247,10 +249,9 @@ def run_sweep(configs: Sequence[TrainConfig], *, progress: bool = True, device: 
     """
     from tqdm.auto import tqdm
 
-    gpus_per_run = check_backend(backend, address, gpus_per_run, jobs, max_retries, device, cpus_per_run, stack)
+    gpus_per_run = check_backend(backend, address, gpus_per_run, jobs, max_retries, device, cpus_per_run, stack,
+                                 checkpoint_every)
     jobs = check_integer("jobs", jobs, low=1)
-    if checkpoint_every is not None:
-        check_real("checkpoint_every", checkpoint_every, low=0.0)
     todo = pending(configs)
     groups = stacks(todo, stack) if backend == "local" else [[c] for c in todo]
     resuming = sum(len(g) for g in groups if backend == "local" and checkpoint_path(g).is_file())
