@@ -272,7 +272,7 @@ class AdaMixup(nn.Module):
 
     def terms(self, x: torch.Tensor, y: torch.Tensor,
               generator: torch.Generator | None = None) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """The three terms of :meth:`loss`, each a scalar that keeps its graph:
+        """The three terms of :meth:`~.AdaMixup.loss`, each a scalar that keeps its graph:
         ``{"mixing_ce", "original_ce", "intrusion_ce"}``, and the detached ``stats``."""
         size = check_batch(x, y) if self.validate else x.shape[0]
         if size < 2:

@@ -46,7 +46,7 @@ def confidence_interval(values: Sequence[float], level: float = 0.95) -> tuple[f
 
 
 def interval_table(frame: Any, by: str, value: str, level: float = 0.95) -> Any:
-    """Mean and Student-t interval (:func:`confidence_interval`) of column ``value`` for each
+    """Mean and Student-t interval (:func:`~.confidence_interval`) of column ``value`` for each
     value of column ``by`` of a DataFrame: columns ``mean``, ``low``, ``high``, ``runs``, indexed
     by ``by`` (sorted); ``low``/``high`` are NaN where a group has a single value."""
     import pandas as pd

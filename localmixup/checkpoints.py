@@ -75,7 +75,7 @@ def training_state(tensors: Sequence[torch.Tensor], momentum: Sequence[torch.Ten
 @torch.no_grad()
 def restore_training_state(state: dict[str, Any], tensors: Sequence[torch.Tensor], momentum: Sequence[torch.Tensor],
                            generators: Sequence[torch.Generator]) -> None:
-    """Put a :func:`training_state` back, in place (a captured CUDA graph keeps its addresses)."""
+    """Put a :func:`~.training_state` back, in place (a captured CUDA graph keeps its addresses)."""
     for target, saved in ((tensors, state["tensors"]), (momentum, state["momentum"])):
         if len(target) != len(saved) or any(t.shape != s.shape for t, s in zip(target, saved)):
             raise ValueError("the checkpoint does not match this run's model")

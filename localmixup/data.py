@@ -7,7 +7,7 @@ Fashion-MNIST comes from the Debian package ``dataset-fashion-mnist``
 ``<root>/FashionMNIST/raw/`` without any download. Every other dataset is downloaded by
 torchvision where there is internet (unless ``download=False`` or
 ``$LOCALMIXUP_NO_DOWNLOAD=1``); when it is absent and cannot be downloaded, a short
-:class:`DatasetUnavailable` names the dataset, the folder and the files expected.
+:class:`~.DatasetUnavailable` names the dataset, the folder and the files expected.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class Arrays(NamedTuple):
 
 
 def spec(name: str) -> DatasetSpec:
-    """The :class:`DatasetSpec` of ``name`` (one of ``DATASETS``)."""
+    """The :class:`~.DatasetSpec` of ``name`` (one of ``DATASETS``)."""
     return DATASETS[check_choice("dataset", name, tuple(DATASETS))]
 
 
@@ -135,7 +135,7 @@ def install_fashion_mnist(root: Path | None = None, source: Path = DEBIAN_FASHIO
 
     The Debian files are recompressed (their md5 differs from torchvision's), so integrity is
     checked on the content: gzip's CRC and length while unpacking, then the IDX header sizes; files already there and complete are kept. Returns the raw folder. Raises
-    :class:`DatasetUnavailable` when a source file is missing or corrupt.
+    :class:`~.DatasetUnavailable` when a source file is missing or corrupt.
     """
     from torchvision.datasets import FashionMNIST
 

@@ -40,7 +40,7 @@ def mixup_loss(logits: torch.Tensor, batch: MixedBatch, *, validate: bool = True
 
     Args:
         logits: (B, C) scores.
-        batch: the :class:`MixedBatch` the logits were computed on.
+        batch: the :class:`~.MixedBatch` the logits were computed on.
         validate: check that class indices fit the logits (synchronises a GPU).
     """
     ce_a = per_sample_cross_entropy(logits, batch.y_a, validate=validate)

@@ -7,11 +7,11 @@ Adam is elementwise, and the gradient of a sum of losses that share no parameter
 each run's own gradient, so this is exactly R independent Adam optimisers.
 
 Each run owns three CPU random generators derived from its seed (see
-:func:`run_generators`): ``init`` (initial weights), ``order`` (one data shuffle per
+:func:`~.run_generators`): ``init`` (initial weights), ``order`` (one data shuffle per
 epoch) and ``mix`` (the draws of :class:`~localmixup.mixing.LocalMixup`: per batch
 lam first, then the pairing). They are consumed in exactly the order a plain
 single-model loop with ``LocalMixup(generator=mix)`` + ``mixup_loss`` consumes them
-(:func:`train_single` is that loop), so R = 1 reproduces it and a run's numbers
+(:func:`~.train_single` is that loop), so R = 1 reproduces it and a run's numbers
 depend on its own seed only. The draws are made on the CPU, whatever the device,
 so they are the same on CPU and CUDA.
 """
@@ -36,7 +36,7 @@ from .spirals import Split
 from .validation import check_batch, check_choice, check_integer, check_real
 
 VARIANTS = ("eq2", "authors")
-"""Loss weighting: ``"eq2"`` is the paper's Eq. (2) as :func:`~localmixup.loss.mixup_loss`
+"""The two loss weightings. ``"eq2"`` is the paper's Eq. (2) as :func:`~localmixup.loss.mixup_loss`
 computes it (each pair's loss weighted by W[i, partner], normalised by the sum of the
 weights); ``"authors"`` is what the authors' spirals code does (the mean loss of the
 batch multiplied by the mean weight of its pairs, so far pairs still train, and an
@@ -58,8 +58,8 @@ class ManyRunsConfig:
         lr: Adam learning rate, > 0.
         hidden: widths of the hidden layers (ReLU); input 2 and output 2 are added.
         pairing: ``"graph"`` (partner drawn among the neighbours) or ``"permutation"``
-            (partner pi(i), pair weighted by W[i, pi(i)]); see :class:`LocalMixup`.
-        variant: ``"eq2"`` or ``"authors"`` (see :data:`VARIANTS`; ``"authors"``
+            (partner pi(i), pair weighted by W[i, pi(i)]); see :class:`~.LocalMixup`.
+        variant: ``"eq2"`` or ``"authors"`` (see :data:`~.VARIANTS`; ``"authors"``
             needs ``pairing="permutation"``, as in the authors' code).
         mix_alpha: lam ~ Beta(mix_alpha, mix_alpha), > 0.
     """
@@ -162,7 +162,7 @@ class StackedMLP:
 
     @classmethod
     def from_layers(cls, runs: Sequence[Sequence[tuple[torch.Tensor, torch.Tensor]]], device: torch.device | str = "cpu") -> StackedMLP:
-        """Stack per-run layer lists of (weight (out, in), bias (out,)) as :func:`init_mlp` returns."""
+        """Stack per-run layer lists of (weight (out, in), bias (out,)) as :func:`~.init_mlp` returns."""
         depth = len(runs[0])
         weights = [torch.stack([run[l][0].t() for run in runs]).contiguous().to(device) for l in range(depth)]
         biases = [torch.stack([run[l][1] for run in runs]).to(device) for l in range(depth)]
@@ -198,7 +198,7 @@ class StackedMLP:
 
 
 class ManyRunsResult(NamedTuple):
-    """What :func:`train_many` returns; arrays have one row per run, in the order of the seeds.
+    """What :func:`~.train_many` returns; arrays have one row per run, in the order of the seeds.
 
     Attributes:
         seeds: the run seeds.
@@ -207,7 +207,7 @@ class ManyRunsResult(NamedTuple):
             (i, j), self-pairs included, with W[i, j] = 1, numpy (R,).
         curve_epochs: epochs at which the test error was measured (list of ints).
         curve: test error at those epochs, numpy (R, len(curve_epochs)).
-        model: the trained :class:`StackedMLP`.
+        model: the trained :class:`~.StackedMLP`.
     """
 
     seeds: list[int]
@@ -247,7 +247,7 @@ def train_many(
     Args:
         split: the data (:func:`~localmixup.spirals.make_spirals`); inputs (N, d), labels (N,).
         seeds: distinct integer run seeds >= 0 (R of them).
-        config: the protocol (:class:`ManyRunsConfig`).
+        config: the protocol (:class:`~.ManyRunsConfig`).
         device: where to train (default CPU); random draws are always made on the CPU.
         curve_every: also measure the test error every this many epochs (0: only at the end).
         progress: show a tqdm bar over the epochs.
@@ -377,7 +377,7 @@ def train_single(
     """Reference: one run as an ordinary loop on an ``nn.Module`` with
     :class:`~localmixup.mixing.LocalMixup` and :func:`~localmixup.loss.mixup_loss`.
 
-    Same protocol and same random draws as run ``seed`` of :func:`train_many`.
+    Same protocol and same random draws as run ``seed`` of :func:`~.train_many`.
     Returns (final test error in [0, 1], trained model).
     """
     if not isinstance(config, ManyRunsConfig):

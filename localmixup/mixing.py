@@ -21,14 +21,15 @@ class MixedBatch(NamedTuple):
         x: mixed inputs, same shape and dtype as the input batch (B, ...).
         y_a: targets of the samples themselves, shape (B,) class indices or (B, C) soft.
         y_b: targets of the partners, same shape as ``y_a``.
-        lam: mixing coefficient in [0, 1], one per batch.
+        lam: mixing coefficient in [0, 1], one per batch (a float; in a stacked batch of R
+            runs, a (R,) tensor, see :func:`~localmixup.stacked.stack_batches`).
         weight: float32 (B,) locality weight of each pair, in [0, 1].
     """
 
     x: torch.Tensor
     y_a: torch.Tensor
     y_b: torch.Tensor
-    lam: float
+    lam: float | torch.Tensor
     weight: torch.Tensor
 
     def soft_targets(self, num_classes: int | None = None) -> torch.Tensor:
@@ -46,7 +47,7 @@ class LocalMixup:
     """Mixup whose pairs are weighted (or drawn) by a locality graph on the inputs.
 
     Args:
-        graph: ``"exp"``, ``"threshold"``, ``"knn"`` (see :func:`locality_weights`) or
+        graph: ``"exp"``, ``"threshold"``, ``"knn"`` (see :func:`~.locality_weights`) or
             ``"none"`` for classical Mixup.
         k, eps, alpha: the graph's parameter (k integer >= 0, eps in [0, inf],
             alpha in [0, inf)).
@@ -61,7 +62,7 @@ class LocalMixup:
             switch off in a tuned GPU loop, since the check synchronises the device.
 
     Calling the object on ``(x, y)`` with x of shape (B, ...) and y of shape (B,)
-    (class indices) or (B, C) (soft targets) returns a :class:`MixedBatch`.
+    (class indices) or (B, C) (soft targets) returns a :class:`~.MixedBatch`.
     """
 
     def __init__(

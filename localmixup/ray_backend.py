@@ -15,7 +15,7 @@ backend. Writing in the workers would also be atomic, but returning is better:
   race between a retried attempt and a zombie of the first one;
 * **one file system**: the records land under the driver's ``results/`` (or
   ``$LOCALMIXUP_RESULTS``), whether or not the worker nodes share that folder;
-* **same paths**: the record path comes from the same :func:`record_path` in the same
+* **same paths**: the record path comes from the same :func:`~.record_path` in the same
   process as with the local backend.
 
 A record is a few kilobytes, so sending it back costs nothing. The price is that runs finished
@@ -204,15 +204,15 @@ def run_ray(todo: Sequence[TrainConfig], *, address: str | None = None, gpus_per
 
     Args:
         todo: the pending runs (see :func:`localmixup.sweep.pending`).
-        address: see :func:`connect`.
+        address: see :func:`~.connect`.
         gpus_per_run: GPUs reserved per run (a fraction lets runs share a GPU); None or 0: CPU only.
         cpus_per_run: CPU slots reserved per run, and its torch threads (default: see
-            :func:`resolve_cpus`).
+            :func:`~.resolve_cpus`).
         device: torch device in the worker (default: CUDA if Ray gave the task a GPU, else CPU).
         fast: CUDA-graph step (default on CUDA).
         progress: a tqdm bar over runs, updated as they finish.
         max_retries: attempts after a worker death before the run is recorded as failed.
-        connected: True/False if the caller already called :func:`connect` (and :func:`check_resources`)
+        connected: True/False if the caller already called :func:`~.connect` (and :func:`~.check_resources`)
             and owns / does not own the connection; None: connect here.
 
     Raises:

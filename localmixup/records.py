@@ -53,12 +53,12 @@ def atomic_write(path: Path, write: Callable[[IO[Any]], None], *, binary: bool =
 
 
 def write_record(path: Path, record: dict[str, Any]) -> Path:
-    """Write ``record`` as JSON to ``path`` atomically (:func:`atomic_write`)."""
+    """Write ``record`` as JSON to ``path`` atomically (:func:`~.atomic_write`)."""
     return atomic_write(path, lambda f: json.dump(record, f, indent=1, sort_keys=True, allow_nan=True))
 
 
 def read_record(path: Path) -> dict[str, Any]:
-    """Read one record written by :func:`write_record`."""
+    """Read one record written by :func:`~.write_record`."""
     with open(path) as f:
         return json.load(f)
 

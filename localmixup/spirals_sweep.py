@@ -36,7 +36,7 @@ fixed data set for every run, as in the authors' code)."""
 
 
 def paper_batch_size(eps: float) -> int:
-    """The authors' batch size for ``eps`` (a value of :data:`PAPER_EPS`)."""
+    """The authors' batch size for ``eps`` (a value of :data:`~.PAPER_EPS`)."""
     if float(eps) not in PAPER_BATCH_SIZES:
         raise ValueError(f"eps={eps!r} is not on the authors' grid {list(PAPER_EPS)}; pass batch_sizes={{eps: size}} for it")
     return PAPER_BATCH_SIZES[float(eps)]
@@ -73,9 +73,9 @@ def sweep_spirals(
         tag: records subfolder (``"quick"``, ``"paper"``...).
         eps_grid: thresholds (each >= 0).
         seeds: run seeds (distinct integers >= 0); the same seeds are used for every eps.
-        epochs, pairing, variant, lr, hidden, mix_alpha: see :class:`ManyRunsConfig`.
-        batch_sizes: batch size per eps (default: the authors', :data:`PAPER_BATCH_SIZES`).
-        data: overrides of :data:`DATA_DEFAULTS` (arguments of ``make_spirals``).
+        epochs, pairing, variant, lr, hidden, mix_alpha: see :class:`~.ManyRunsConfig`.
+        batch_sizes: batch size per eps (default: the authors', :data:`~.PAPER_BATCH_SIZES`).
+        data: overrides of :data:`~.DATA_DEFAULTS` (arguments of ``make_spirals``).
         device: where to train (default CPU).
         chunk_size: runs trained at once (records are written after each chunk).
         curve_every: the record keeps the test error every this many epochs.
@@ -134,12 +134,12 @@ def sweep_spirals(
 
 
 def load_spirals_sweep(tag: str) -> pd.DataFrame:
-    """Every spirals record under ``tag``, as :func:`sweep_spirals` returns them (empty frame if none)."""
+    """Every spirals record under ``tag``, as :func:`~.sweep_spirals` returns them (empty frame if none)."""
     return records_frame(load_records(results_dir("spirals", tag)))
 
 
 def records_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per run record (the columns of :func:`sweep_spirals`)."""
+    """One row per run record (the columns of :func:`~.sweep_spirals`)."""
     columns = ["tag", "variant", "pairing", "eps", "batch_size", "epochs", "seed", "test_error", "train_error", "pair_fraction"]
     rows = [
         {

@@ -6,7 +6,7 @@ locality graph or alpha) are trained here as one model: their parameters and Bat
 buffers are stacked along a new leading dimension and the forward pass is vectorised over it
 with :func:`torch.func.vmap` (convolutions become grouped convolutions), so one step launches
 the kernels of one run for all R runs. Each run keeps everything of its own: initial weights,
-data order, augmentation and mixing draws come from the same seeds as :func:`train_run`, so
+data order, augmentation and mixing draws come from the same seeds as :func:`~.train_run`, so
 a stacked run follows the same trajectory as the run trained alone, up to floating-point
 rounding (tested), and writes the same record.
 """
@@ -38,7 +38,7 @@ STACKABLE = ("seed", "method", "graph", "alpha", "mix_alpha", "pairing")
 
 
 def stack_key(config: TrainConfig) -> str:
-    """What runs trained in one stack must share: every setting but those of :data:`STACKABLE`."""
+    """What runs trained in one stack must share: every setting but those of :data:`~.STACKABLE`."""
     d = config.to_dict()
     for name in STACKABLE:
         d.pop(name)
@@ -99,7 +99,7 @@ def stacked_loss(stack: StackedModels, batch: MixedBatch) -> torch.Tensor:
 
 
 def stack_batches(batches: Sequence[MixedBatch]) -> MixedBatch:
-    """One stacked :class:`MixedBatch` (leading dimension R) from R runs' batches."""
+    """One stacked :class:`~.MixedBatch` (leading dimension R) from R runs' batches."""
     x = torch.stack([b.x for b in batches])
     lam = to_device(torch.tensor([float(b.lam) for b in batches]), x.device)
     return MixedBatch(x, torch.stack([b.y_a for b in batches]), torch.stack([b.y_b for b in batches]), lam,
@@ -124,7 +124,7 @@ def train_stacked(configs: Sequence[TrainConfig], device: torch.device | str | N
     """Train R runs of one recipe as one stacked model; return their R records, in order.
 
     Args:
-        configs: the runs; they may differ only in :data:`STACKABLE` settings (seed, method among
+        configs: the runs; they may differ only in :data:`~.STACKABLE` settings (seed, method among
             baseline/mixup/local, graph, alpha, mix_alpha, pairing). Each is built from its seed
             exactly as :func:`~localmixup.train.train_run` builds it.
         device: default CUDA if visible, else CPU.

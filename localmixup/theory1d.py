@@ -23,7 +23,7 @@ describe. For ``a = 1`` the chord densities are constant on each interval, so ``
 linear on every open interval ``(x_k, x_{k+1})``; for ``a != 1`` it is not.
 
 The printed Lemma 3.1 (plain barycentre over the set E(x) of combinations, each
-counted once) is :func:`lemma31_operator` / :func:`lemma31_function`.
+counted once) is :func:`~.lemma31_operator` / :func:`~.lemma31_function`.
 """
 
 from __future__ import annotations
@@ -224,10 +224,10 @@ def optimum_values(
 
 
 def mixup_optimum(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None, a: float = 1.0) -> PiecewiseLinear:
-    """Exact minimiser of the (Local) Mixup risk with lam ~ Beta(a, a), as a :class:`PiecewiseLinear`.
+    """Exact minimiser of the (Local) Mixup risk with lam ~ Beta(a, a), as a :class:`~.PiecewiseLinear`.
 
     Only defined for a = 1 (uniform lam), the case where the minimiser *is* piecewise
-    linear; for other ``a`` use :func:`optimum_values`, exact at any point.
+    linear; for other ``a`` use :func:`~.optimum_values`, exact at any point.
 
     Args:
         x: sorted inputs, shape (n,); y: outputs, shape (n,); weights: W, shape (n, n)
@@ -274,7 +274,7 @@ def lemma31_operator(x: np.ndarray, t: np.ndarray | float, weights: np.ndarray |
 
 
 def lemma31_function(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> PiecewiseLinear:
-    """Printed Lemma 3.1 (Eq. 1) as a :class:`PiecewiseLinear` (it is linear between knots)."""
+    """Printed Lemma 3.1 (Eq. 1) as a :class:`~.PiecewiseLinear` (it is linear between knots)."""
     x, w = _check_data(x, weights, y)
     knots = np.unique(x)
     y = np.asarray(y, dtype=float)
@@ -328,7 +328,7 @@ def bin_means(x: np.ndarray, y: np.ndarray, edges: np.ndarray, weights: np.ndarr
     """Average of the exact minimiser over each bin, weighted by the chord density (Gauss-Legendre).
 
     This is the histogram that minimises the exact (not sampled) risk, computed from the
-    pointwise formula of :func:`optimum_operator`; shape (len(edges) - 1,). Accurate for
+    pointwise formula of :func:`~.optimum_operator`; shape (len(edges) - 1,). Accurate for
     bins whose closure avoids the singular knots when a < 1.
     """
     x, w = _check_data(x, weights, y)

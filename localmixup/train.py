@@ -1,16 +1,16 @@
 """Training one image-classification run of the paper's Table 1 from a configuration.
 
 Methods: ``baseline`` (plain cross-entropy), ``mixup`` (``LocalMixup("none",
-pairing="permutation")`` + :func:`mixup_loss`), ``local`` (``LocalMixup(graph, alpha=...)`` +
-:func:`mixup_loss`) and ``adamixup`` (:class:`~localmixup.adamixup.AdaMixup` built on the
+pairing="permutation")`` + :func:`~.mixup_loss`), ``local`` (``LocalMixup(graph, alpha=...)`` +
+:func:`~.mixup_loss`) and ``adamixup`` (:class:`~localmixup.adamixup.AdaMixup` built on the
 configured backbone, trained by :func:`~localmixup.adamixup.adamixup_step`). On CUDA the step
 runs under bf16 autocast with channels-last tensors and, by default, is captured once in a CUDA
 graph and replayed (the mixing itself runs eagerly before each replay; AdaMixup always runs
 eagerly: its mixing is part of the differentiated graph); on the CPU everything is float32 and
 eager.
 
-Every record also says what one training step costs in memory (:class:`SavedTensorBytes`,
-and the CUDA allocator's peak on a GPU); see :func:`train_run`.
+Every record also says what one training step costs in memory (:class:`~.SavedTensorBytes`,
+and the CUDA allocator's peak on a GPU); see :func:`~.train_run`.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ class SGD:
     no Nesterov): ``g += wd p; buf = momentum buf + g; p -= lr buf``.
 
     The learning rate lives in a device tensor (``set_lr``), so a CUDA graph that captured
-    :meth:`step` follows the schedule without re-capture; torch's SGD keeps it a Python float.
+    :meth:`~.step` follows the schedule without re-capture; torch's SGD keeps it a Python float.
     """
 
     def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0) -> None:
@@ -190,9 +190,9 @@ class CapturedStep:
     restored), so the run starts from exactly the initial weights.
 
     Args:
-        loss_of: the loss of a :class:`MixedBatch` (a scalar, or one loss per run for a stack
+        loss_of: the loss of a :class:`~.MixedBatch` (a scalar, or one loss per run for a stack
             of runs; their sum is differentiated).
-        optimizer: the :class:`SGD` over the trained parameters.
+        optimizer: the :class:`~.SGD` over the trained parameters.
         state: every tensor the step modifies, restored after the warm-up.
         x_shape: shape of one batch of inputs (B, ...).
         runs: None for one run; R for R stacked runs, whose batches enter as (R, B, ...) inputs,
@@ -377,7 +377,7 @@ def train_run(config: TrainConfig, device: torch.device | str | None = None, *, 
         from its checkpoint) if it was. A NaN or infinite mean training loss stops the run at
         the end of that epoch and marks it failed.
 
-        ``memory``: ``saved_for_backward_bytes`` (:class:`SavedTensorBytes` over the first
+        ``memory``: ``saved_for_backward_bytes`` (:class:`~.SavedTensorBytes` over the first
         training step; None on the CUDA-graph path, where the step is captured, not run eagerly),
         ``parameter_bytes`` (the parameters; SGD keeps as many bytes again of momentum), and
         ``cuda_peak_allocated_bytes`` (``torch.cuda.max_memory_allocated`` from just before the
@@ -459,7 +459,7 @@ def train_run(config: TrainConfig, device: torch.device | str | None = None, *, 
 
 def run_generators(train: DeviceLoader, transform) -> list[torch.Generator]:
     """The random generators a run draws from while it trains: data order and augmentation, then
-    mixing (a :class:`LocalMixup`'s, or AdaMixup's generator); what a checkpoint must keep."""
+    mixing (a :class:`~.LocalMixup`'s, or AdaMixup's generator); what a checkpoint must keep."""
     mixing = transform if isinstance(transform, torch.Generator) else getattr(transform, "generator", None)
     return [g for g in (train.generator, mixing) if g is not None]
 
@@ -467,9 +467,9 @@ def run_generators(train: DeviceLoader, transform) -> list[torch.Generator]:
 def resume(checkpoint: str | Path | None, every: float, configs: list[TrainConfig], device: torch.device,
            records: list[dict[str, Any]], tensors: list[torch.Tensor], optimizer: SGD,
            generators: list[torch.Generator]) -> tuple[Checkpoint, int, float, dict[str, Any]]:
-    """The :class:`Checkpoint` of runs about to train and, if it exists, their restored state (in place;
+    """The :class:`~.Checkpoint` of runs about to train and, if it exists, their restored state (in place;
     records replaced by the saved ones). Returns (the checkpoint, the epoch to start from, the seconds
-    already trained, the saved ``extra`` of :func:`save_checkpoint`)."""
+    already trained, the saved ``extra`` of :func:`~.save_checkpoint`)."""
     keeper = Checkpoint(checkpoint, {"configs": [c.to_dict() for c in configs], "device": device.type}, every)
     state = keeper.load()
     if state is None:
@@ -492,13 +492,13 @@ def epoch_bar(description: str, first: int, epochs: int, progress: bool):
 
 def save_checkpoint(keeper: Checkpoint, epoch: int, records: list[dict[str, Any]], elapsed: float,
                     tensors: list[torch.Tensor], optimizer: SGD, generators: list[torch.Generator], **extra: Any) -> None:
-    """Save the state of runs that have finished ``epoch`` epochs (see :func:`resume`)."""
+    """Save the state of runs that have finished ``epoch`` epochs (see :func:`~.resume`)."""
     keeper.save({**training_state(tensors, optimizer.buffers, generators), "epoch": epoch, "records": records,
                  "elapsed": elapsed, "extra": extra})
 
 
 def new_record(config: TrainConfig, parameters: int, fast: bool) -> dict[str, Any]:
-    """The record of a run about to train (see :func:`train_run`), before its first epoch."""
+    """The record of a run about to train (see :func:`~.train_run`), before its first epoch."""
     return {"config": config.to_dict(), "status": "ok", "failed_epoch": None, "epochs": [],
             "final_test_error_pct": None, "parameters": parameters, "fast_path": fast}
 
@@ -534,8 +534,8 @@ def step_costs(configs: list[TrainConfig], device: torch.device | str | None = N
                warmup: int = 1, download: bool | None = None) -> list[dict[str, Any]]:
     """Time and memory of a training step of each configuration, measured side by side in this process.
 
-    Every run is built (:func:`prepare`, from its seed); each first takes ``warmup`` untimed
-    steps (the first one under :class:`SavedTensorBytes`, and on CUDA with the allocator's peak
+    Every run is built (:func:`~.prepare`, from its seed); each first takes ``warmup`` untimed
+    steps (the first one under :class:`~.SavedTensorBytes`, and on CUDA with the allocator's peak
     reset), then, ``rounds`` times, each configuration in turn takes ``steps`` timed steps (the
     device synchronised before and after). Interleaving the configurations makes the load of a
     shared machine fall on each of them alike. Every step is eager (no CUDA graph) so that the
@@ -666,7 +666,7 @@ PAPER_CHOICES: dict[str, str] = {
 
 
 def profile_config(profile: str, dataset: str, method: str, seed: int = 0, **overrides: Any) -> TrainConfig:
-    """The :class:`TrainConfig` of a profile (``"paper"`` or ``"quick"``) for one run.
+    """The :class:`~.TrainConfig` of a profile (``"paper"`` or ``"quick"``) for one run.
 
     ``overrides`` replace settings (e.g. ``epochs=1``, ``alpha=0.1``); ``alpha`` is dropped for
     methods other than ``local``.
