@@ -28,8 +28,8 @@ from .loss import mixup_loss
 from .mixing import MixedBatch
 from .models import count_parameters
 from .provenance import default_device
-from .train import (SGD, CapturedStep, TrainConfig, _autocast, add_epoch, close_record, new_record, optimiser_step,
-                    epoch_bar, prepare, resume, run_generators, save_checkpoint)
+from .train import (SGD, CapturedStep, TrainConfig, add_epoch, close_record, device_autocast, epoch_bar, new_record,
+                    optimiser_step, prepare, resume, run_generators, save_checkpoint)
 from .transfer import to_device
 from .validation import check_integer
 
@@ -93,7 +93,7 @@ class StackedModels:
 
 def stacked_loss(stack: StackedModels, batch: MixedBatch) -> torch.Tensor:
     """Eq. (2) loss of each run, (R,), for a stacked mixed batch (fields with a leading R; ``lam`` (R,))."""
-    with _autocast(batch.x.device):
+    with device_autocast(batch.x.device):
         logits = stack(batch.x)
     return vmap(lambda out, b: mixup_loss(out, b, validate=False))(logits, batch)
 
@@ -112,7 +112,7 @@ def stacked_test_error(stack: StackedModels, loader) -> list[float]:
     stack.train(False)
     wrong = torch.zeros(stack.runs, dtype=torch.int64, device=loader.device)
     for x, y in loader:
-        with _autocast(loader.device):
+        with device_autocast(loader.device):
             wrong += (stack(x, shared=True).argmax(-1) != y).sum(-1)
     stack.train(True)
     return (100.0 * wrong.double() / loader.x.shape[0]).tolist()

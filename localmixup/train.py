@@ -154,7 +154,8 @@ class SGD:
             b.zero_()
 
 
-def _autocast(device: torch.device):
+def device_autocast(device: torch.device):
+    """bf16 autocast on CUDA; a no-op context elsewhere (the CPU trains in float32)."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
@@ -165,7 +166,7 @@ def _one_hot(y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
 
 def model_loss(model, batch: MixedBatch) -> torch.Tensor:
     """Eq. (2) loss of ``model`` on a mixed batch, the forward under bf16 autocast on CUDA; no host check."""
-    with _autocast(batch.x.device):
+    with device_autocast(batch.x.device):
         logits = model(batch.x)
     return mixup_loss(logits, batch, validate=False)
 
@@ -255,7 +256,7 @@ def eager_step(model: torch.nn.Module, optimizer: SGD, x: torch.Tensor, y: torch
     """One eager training step; returns the loss (a detached scalar tensor, not synchronised)."""
     optimizer.zero_grad()
     if mixer is None:
-        with _autocast(x.device):
+        with device_autocast(x.device):
             logits = model(x)
         loss = F.cross_entropy(logits.float(), y)
     else:
@@ -271,7 +272,7 @@ def test_error(model: torch.nn.Module, loader: DeviceLoader) -> float:
     model.eval()
     wrong = torch.zeros((), dtype=torch.int64, device=loader.device)
     for x, y in loader:
-        with _autocast(loader.device):
+        with device_autocast(loader.device):
             wrong += (model(x).argmax(1) != y).sum()
     model.train()
     return 100.0 * wrong.item() / loader.x.shape[0]
