@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import statistics
 import time
 
 import torch
@@ -54,19 +55,22 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time(fn, steps: int, device: torch.device, warmup: int = 3) -> float:
-    """Seconds per step (best of two timed blocks)."""
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    best = float("inf")
-    for _ in range(2):
-        start = time.perf_counter()
-        for _ in range(steps):
+def _interleaved(cases: dict[str, object], steps: int, device: torch.device, rounds: int, warmup: int = 3) -> dict[str, float]:
+    """Seconds per step of each case: median over ``rounds`` rounds, each case in turn taking ``steps``
+    timed steps per round, so that the drifts of a shared machine fall on every case alike."""
+    for fn in cases.values():
+        for _ in range(warmup):
             fn()
-        _sync(device)
-        best = min(best, (time.perf_counter() - start) / steps)
-    return best
+    _sync(device)
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, fn in cases.items():
+            start = time.perf_counter()
+            for _ in range(steps):
+                fn()
+            _sync(device)
+            times[name].append((time.perf_counter() - start) / steps)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def plain_step_fn(name, batch, device, small, method="local", alpha=5e-4):
@@ -151,7 +155,8 @@ def aggregate_rate(name, batch, device, small, steps, procs) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default=str(lm.default_device()))
-    parser.add_argument("--steps", type=int, help="timed steps per measurement (default 50 on CUDA, 3 on CPU)")
+    parser.add_argument("--steps", type=int, help="timed steps per case and round (default 50 on CUDA, 3 on CPU)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; each case's median is printed")
     parser.add_argument("--batch", type=int, default=64, help="batch of the launch-bound DenseNet-BC case")
     parser.add_argument("--big-batch", type=int, default=512, help="batch of the ResNet-18 throughput case")
     parser.add_argument("--procs", type=int, help="concurrent CUDA-graph processes (default 4 on CUDA, 0 = skip)")
@@ -168,33 +173,37 @@ def main() -> None:
         torch.backends.cudnn.benchmark = True
     env = lm.environment(device)
     print(f"device {env['device']}, torch {env['torch']}, torchvision {env['torchvision']}, commit {env['commit']}, "
-          f"{'small' if small else 'full-size'} networks, {steps} timed steps")
+          f"{'small' if small else 'full-size'} networks, median of {args.rounds} interleaved rounds of {steps} steps")
 
-    rows = []
-    plain = _time(plain_step_fn("densenet_bc", args.batch, device, small), steps, device)
-    rows.append((f"DenseNet-BC b{args.batch} Local Mixup: plain eager loop", plain, 1.0))
-    eager = _time(fast_step_fn("densenet_bc", args.batch, device, small, graph=False), steps, device)
-    rows.append(("  train_run eager step", eager, plain / eager))
-    best = eager
+    net = "densenet_bc"
+    cases = {"plain": plain_step_fn(net, args.batch, device, small),
+             "eager": fast_step_fn(net, args.batch, device, small, graph=False),
+             "mixup": fast_step_fn(net, args.batch, device, small, method="mixup", graph=cuda)}
     if cuda:
-        graph = _time(fast_step_fn("densenet_bc", args.batch, device, small), steps, device)
-        rows.append(("  train_run CUDA-graph step", graph, plain / graph))
-        best = min(best, graph)
+        cases["graph"] = fast_step_fn(net, args.batch, device, small)
+    if stack > 1:
+        cases["stacked"] = stacked_step_fn(net, args.batch, device, small, stack, graph=cuda)
+    t = _interleaved(cases, steps, device, args.rounds)
+    plain, local = t["plain"], t["graph" if cuda else "eager"]
+    rows = [(f"DenseNet-BC b{args.batch} Local Mixup: plain eager loop", plain, 1.0),
+            ("  train_run eager step", t["eager"], plain / t["eager"])]
+    if cuda:
+        rows.append(("  train_run CUDA-graph step", t["graph"], plain / t["graph"]))
     if procs > 1:
-        rate = aggregate_rate("densenet_bc", args.batch, device, small, steps, procs)
+        rate = aggregate_rate(net, args.batch, device, small, steps, procs)
         rows.append((f"  {procs} processes at once (aggregate; runs/hour ratio)", 1.0 / rate, plain * rate))
     if stack > 1:
-        stacked = _time(stacked_step_fn("densenet_bc", args.batch, device, small, stack, graph=cuda), steps, device)
-        rows.append((f"  {stack} runs stacked in one model (per stacked step; runs/hour ratio)", stacked, stack * plain / stacked))
-    mixup = _time(fast_step_fn("densenet_bc", args.batch, device, small, method="mixup", graph=cuda), steps, device)
-    local = _time(fast_step_fn("densenet_bc", args.batch, device, small, method="local", graph=cuda), steps, device)
-    rows.append(("  fastest step, Mixup", mixup, plain / mixup))
-    rows.append((f"  fastest step, Local Mixup (cost vs Mixup {100 * (local / mixup - 1):+.1f}%)", local, plain / local))
+        rows.append((f"  {stack} runs stacked in one model (per stacked step; runs/hour ratio)", t["stacked"],
+                     stack * plain / t["stacked"]))
+    rows.append(("  fastest step, Mixup", t["mixup"], plain / t["mixup"]))
+    rows.append((f"  fastest step, Local Mixup (cost vs Mixup {100 * (local / t['mixup'] - 1):+.1f}%)", local, plain / local))
 
-    plain_big = _time(plain_step_fn("resnet18", args.big_batch, device, small), steps, device)
-    fast_big = _time(fast_step_fn("resnet18", args.big_batch, device, small, graph=cuda), steps, device)
-    rows.append((f"ResNet-18 b{args.big_batch} Local Mixup: plain eager loop ({args.big_batch / plain_big:,.0f} img/s)", plain_big, 1.0))
-    rows.append((f"  fastest step ({args.big_batch / fast_big:,.0f} img/s)", fast_big, plain_big / fast_big))
+    big = _interleaved({"plain": plain_step_fn("resnet18", args.big_batch, device, small),
+                        "fast": fast_step_fn("resnet18", args.big_batch, device, small, graph=cuda)},
+                       steps, device, args.rounds)
+    rows.append((f"ResNet-18 b{args.big_batch} Local Mixup: plain eager loop ({args.big_batch / big['plain']:,.0f} img/s)",
+                 big["plain"], 1.0))
+    rows.append((f"  fastest step ({args.big_batch / big['fast']:,.0f} img/s)", big["fast"], big["plain"] / big["fast"]))
 
     width = max(len(r[0]) for r in rows)
     print(f"{'case':<{width}}  {'ms/step':>9}  {'vs plain':>8}")
