@@ -19,7 +19,7 @@ def per_sample_cross_entropy(logits: torch.Tensor, target: torch.Tensor, *, vali
     if target.is_floating_point():
         if target.shape != logits.shape:
             raise ValueError(f"soft targets must have the shape of logits {tuple(logits.shape)}, got {tuple(target.shape)}")
-        return -(target * logits.log_softmax(dim=1)).sum(dim=1)
+        return -(target.to(logits.dtype) * logits.log_softmax(dim=1)).sum(dim=1)
     classes = logits.shape[1]
     if validate and target.numel() and (int(target.min()) < 0 or int(target.max()) >= classes):
         raise ValueError(f"labels must be in [0, {classes - 1}] for logits with {classes} classes, got {int(target.min())}..{int(target.max())}")

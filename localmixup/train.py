@@ -194,36 +194,46 @@ class CapturedStep:
         loss_of: the loss of a :class:`~.MixedBatch` (a scalar, or one loss per run for a stack
             of runs; their sum is differentiated).
         optimizer: the :class:`~.SGD` over the trained parameters.
-        state: every tensor the step modifies, restored after the warm-up.
+        state: every tensor the step modifies, restored after the warm-up; the static buffers
+            take the dtype of the first one.
         x_shape: shape of one batch of inputs (B, ...).
         runs: None for one run; R for R stacked runs, whose batches enter as (R, B, ...) inputs,
             (R,) lambdas and (R, B) weights.
         channels_last: keep the static input channels-last (one run only).
+        capture: False runs the same steps (warm-up and restore included) eagerly from the static
+            buffers, on any device: what the graph replays, checkable on a CPU.
     """
 
     def __init__(self, loss_of, optimizer: SGD, state, x_shape: tuple[int, ...], num_classes: int,
-                 device: torch.device, *, runs: int | None = None, channels_last: bool = True) -> None:
+                 device: torch.device, *, runs: int | None = None, channels_last: bool = True,
+                 capture: bool = True) -> None:
         self.loss_of, self.optimizer = loss_of, optimizer
+        state = list(state)
+        dtype = state[0].dtype
         lead = () if runs is None else (runs,)
         b = x_shape[0]
-        self.x = torch.zeros(*lead, *x_shape, device=device)
+        self.x = torch.zeros(*lead, *x_shape, device=device, dtype=dtype)
         if channels_last and runs is None:
             self.x = self.x.contiguous(memory_format=torch.channels_last)
-        self.y_a = torch.zeros(*lead, b, num_classes, device=device)
-        self.y_b = torch.zeros(*lead, b, num_classes, device=device)
-        self.lam = torch.ones(lead, device=device)
-        self.weight = torch.ones(*lead, b, device=device)
-        state = list(state)
+        self.y_a = torch.zeros(*lead, b, num_classes, device=device, dtype=dtype)
+        self.y_b = torch.zeros(*lead, b, num_classes, device=device, dtype=dtype)
+        self.lam = torch.ones(lead, device=device, dtype=dtype)
+        self.weight = torch.ones(*lead, b, device=device, dtype=dtype)
         saved = [t.detach().clone() for t in state]
-        side = torch.cuda.Stream(device)
-        side.wait_stream(torch.cuda.current_stream(device))
-        with torch.cuda.stream(side):
+        self.graph = None
+        if capture:
+            side = torch.cuda.Stream(device)
+            side.wait_stream(torch.cuda.current_stream(device))
+            with torch.cuda.stream(side):
+                for _ in range(3):
+                    self._step()
+            torch.cuda.current_stream(device).wait_stream(side)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.loss = self._step()
+        else:
             for _ in range(3):
                 self._step()
-        torch.cuda.current_stream(device).wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.loss = self._step()
         with torch.no_grad():
             for t, s in zip(state, saved):
                 t.copy_(s)
@@ -231,10 +241,10 @@ class CapturedStep:
 
     @classmethod
     def for_model(cls, model: torch.nn.Module, optimizer: SGD, x_shape: tuple[int, ...], num_classes: int,
-                  device: torch.device) -> "CapturedStep":
+                  device: torch.device, *, capture: bool = True) -> "CapturedStep":
         """The captured step of one run of ``model`` (its parameters and buffers are the state)."""
         return cls(lambda b: model_loss(model, b), optimizer, chain(model.parameters(), model.buffers()), x_shape,
-                   num_classes, device)
+                   num_classes, device, capture=capture)
 
     def _step(self) -> torch.Tensor:
         return optimiser_step(self.loss_of, self.optimizer, MixedBatch(self.x, self.y_a, self.y_b, self.lam, self.weight))
@@ -248,7 +258,10 @@ class CapturedStep:
         else:
             self.lam.fill_(batch.lam)
         self.weight.copy_(batch.weight)
-        self.graph.replay()
+        if self.graph is None:
+            self.loss = self._step()
+        else:
+            self.graph.replay()
         return self.loss
 
 

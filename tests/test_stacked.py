@@ -12,7 +12,7 @@ from localmixup.records import read_record
 from localmixup.mixing import MixedBatch
 from localmixup.stacked import StackedModels, check_stackable, stack_batches, stacked_loss, stacks, train_stacked
 from localmixup.sweep import make_configs, run_sweep
-from localmixup.train import SGD, TrainConfig, model_loss, optimiser_step, prepare, train_run
+from localmixup.train import SGD, CapturedStep, TrainConfig, model_loss, optimiser_step, prepare, train_run
 
 SMALL = dict(model="densenet_bc", model_options={"blocks": [2, 2, 2, 2], "growth": 8}, train_size=96, test_size=64,
              batch_size=32, epochs=1, lr=0.05)
@@ -177,3 +177,35 @@ def test_a_sweep_names_the_checkpoints_it_will_not_resume(tmp_path, monkeypatch,
     lonely.write_bytes(b"")
     run_sweep(configs, device="cpu", progress=False, stack=2)
     assert "1 checkpoint(s) in" in capsys.readouterr().out and lonely.is_file()
+
+
+@pytest.mark.parametrize("stacked", [False, True])
+def test_the_static_buffer_step_replayed_by_cuda_graphs_is_the_eager_step(stacked):
+    """What CapturedStep records (one-hot targets, lambda as a tensor, warm-up then restore), run
+    eagerly on the CPU in float64, gives the eager steps' weights (up to the loss, computed in
+    float32 by both, through the soft-target and the class-index branch)."""
+    configs = four_runs() if stacked else four_runs()[2:3]
+    copies = [[prepare(c, "cpu") for c in configs] for _ in range(2)]
+    for run in copies[0] + copies[1]:
+        run[0].double()
+    if stacked:
+        models = [StackedModels([run[0] for run in copy]) for copy in copies]
+        loss_of = [lambda b, m=m: stacked_loss(m, b) for m in models]
+        states = [m.state() for m in models]
+    else:
+        models = [copy[0][0] for copy in copies]
+        loss_of = [lambda b, m=m: model_loss(m, b) for m in models]
+        states = [[*m.parameters(), *m.buffers()] for m in models]
+    optimizers = [SGD(states[i][:len(list(models[i].parameters()))], 0.05, momentum=0.9, weight_decay=5e-4)
+                  for i in range(2)]
+    static = CapturedStep(loss_of[1], optimizers[1], states[1], (32, 1, 28, 28), 10, torch.device("cpu"),
+                          runs=len(configs) if stacked else None, capture=False)
+    feeds = [[iter(run[2]) for run in copy] for copy in copies]
+    for _ in range(3):
+        batches = [[batch_of(run[4], x.double(), y) for run, (x, y) in zip(copy, map(next, feed))]
+                   for copy, feed in zip(copies, feeds)]
+        joined = [stack_batches(b) if stacked else b[0] for b in batches]
+        expected = optimiser_step(loss_of[0], optimizers[0], joined[0])
+        torch.testing.assert_close(static(joined[1]), expected, rtol=1e-6, atol=1e-6)
+    for a, b in zip(states[0], states[1]):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
