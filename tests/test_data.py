@@ -124,3 +124,22 @@ def test_device_loader_shuffle_and_drop_last():
     assert len(loader) == 2 and seen.numel() == 8 and len(set(seen.tolist())) == 8
     with pytest.raises(ValueError, match="uint8"):
         DeviceLoader(x.float(), y, 4, mean=(0.0,), std=(1.0,))
+
+
+def test_device_loader_channels_last_gives_the_same_batches():
+    """The CUDA path's layout (channels-last batches into a channels-last model), checked on the CPU."""
+    from localmixup.models import build_model
+
+    x, y = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8), torch.arange(8)
+    options = dict(mean=(0.5,) * 3, std=(0.25,) * 3, shuffle=True, augment=True)
+    default = DeviceLoader(x, y, 4, generator=torch.Generator().manual_seed(0), **options)
+    last = DeviceLoader(x, y, 4, generator=torch.Generator().manual_seed(0), channels_last=True, **options)
+    model = build_model("lenet5", 10, 3).eval()
+    model_last = build_model("lenet5", 10, 3).eval()
+    model_last.load_state_dict(model.state_dict())
+    model_last = model_last.to(memory_format=torch.channels_last)
+    for (a, ya), (b, yb) in zip(default, last):
+        assert b.is_contiguous(memory_format=torch.channels_last) and not a.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(a, b) and torch.equal(ya, yb)
+        with torch.no_grad():
+            torch.testing.assert_close(model_last(b), model(a), rtol=1e-5, atol=1e-5)
