@@ -58,10 +58,6 @@ class Checkpoint:
         atomic_write(self.path, lambda f: torch.save(full, f), binary=True)
         self.last = time.monotonic()
 
-    def remove(self) -> None:
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
-
 
 def training_state(tensors: Sequence[torch.Tensor], momentum: Sequence[torch.Tensor],
                    generators: Sequence[torch.Generator]) -> dict[str, Any]:

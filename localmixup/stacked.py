@@ -29,7 +29,7 @@ from .mixing import MixedBatch
 from .models import count_parameters
 from .provenance import default_device
 from .train import (SGD, CapturedStep, TrainConfig, add_epoch, close_record, device_autocast, epoch_bar, new_record,
-                    optimiser_step, prepare, resume, run_generators, save_checkpoint)
+                    optimiser_step, prepare, resume, run_generators, save_checkpoint, test_error)
 from .transfer import to_device
 from .validation import check_integer
 
@@ -106,18 +106,6 @@ def stack_batches(batches: Sequence[MixedBatch]) -> MixedBatch:
                       torch.stack([b.weight for b in batches]))
 
 
-@torch.no_grad()
-def stacked_test_error(stack: StackedModels, loader) -> list[float]:
-    """Test error in percent of each run (the runs share the test set)."""
-    stack.train(False)
-    wrong = torch.zeros(stack.runs, dtype=torch.int64, device=loader.device)
-    for x, y in loader:
-        with device_autocast(loader.device):
-            wrong += (stack(x, shared=True).argmax(-1) != y).sum(-1)
-    stack.train(True)
-    return (100.0 * wrong.double() / loader.x.shape[0]).tolist()
-
-
 def train_stacked(configs: Sequence[TrainConfig], device: torch.device | str | None = None, *, fast: bool | None = None,
                   progress: bool = False, download: bool | None = None, checkpoint: str | Path | None = None,
                   checkpoint_every: float = 60.0) -> list[dict[str, Any]]:
@@ -191,7 +179,7 @@ def train_stacked(configs: Sequence[TrainConfig], device: torch.device | str | N
                                    for m, (x, y) in zip(mixers, pairs)])
             total += optimiser_step(loss_of, optimizer, batch) if step is None else step(batch)
         losses = (total / len(loaders[0])).tolist()
-        errors = stacked_test_error(stack, test)
+        errors = test_error(stack, test, shared=True)
         seconds = time.perf_counter() - t0
         for r, record in enumerate(records):
             if alive[r]:

@@ -149,10 +149,11 @@ def run_stack(configs: Sequence[TrainConfig], device: str | None = None, fast: b
     return paths
 
 
-def unused_checkpoints(configs: Sequence[TrainConfig], groups: Sequence[Sequence[TrainConfig]]) -> list[Path]:
-    """Checkpoints beside the records of ``configs`` that none of the pending ``groups`` will resume."""
+def unused_checkpoints(configs: Sequence[TrainConfig], planned: Iterable[Path]) -> list[Path]:
+    """Checkpoints beside the records of ``configs`` other than the ``planned`` ones (those of the
+    pending runs or stacks, :func:`~.checkpoint_path`): no run will resume them."""
     folders = {record_path(c).parent / ".checkpoints" for c in configs}
-    used = {checkpoint_path(g) for g in groups}
+    used = set(planned)
     return sorted(p for folder in folders for p in folder.glob("*.pt") if p not in used)
 
 
@@ -254,8 +255,9 @@ def run_sweep(configs: Sequence[TrainConfig], *, progress: bool = True, device: 
     jobs = check_integer("jobs", jobs, low=1)
     todo = pending(configs)
     groups = stacks(todo, stack) if backend == "local" else [[c] for c in todo]
-    resuming = sum(len(g) for g in groups if backend == "local" and checkpoint_path(g).is_file())
-    stale = unused_checkpoints(configs, groups)
+    planned = [checkpoint_path(g) for g in groups] if backend == "local" else []
+    resuming = sum(len(g) for g, path in zip(groups, planned) if path.is_file())
+    stale = unused_checkpoints(configs, planned)
     if stale:
         print(f"{len(stale)} checkpoint(s) in {sorted({str(p.parent) for p in stale})} belong to no run still to train "
               f"(another --stack, or other runs): they are left alone and not resumed", flush=True)

@@ -267,28 +267,29 @@ class CapturedStep:
 
 def eager_step(model: torch.nn.Module, optimizer: SGD, x: torch.Tensor, y: torch.Tensor, mixer: LocalMixup | None) -> torch.Tensor:
     """One eager training step; returns the loss (a detached scalar tensor, not synchronised)."""
-    optimizer.zero_grad()
-    if mixer is None:
+    if mixer is not None:
+        return optimiser_step(lambda b: model_loss(model, b), optimizer, mixer(x, y))
+
+    def cross_entropy(_) -> torch.Tensor:
         with device_autocast(x.device):
             logits = model(x)
-        loss = F.cross_entropy(logits.float(), y)
-    else:
-        loss = model_loss(model, mixer(x, y))
-    loss.backward()
-    optimizer.step()
-    return loss.detach()
+        return F.cross_entropy(logits.float(), y)
+
+    return optimiser_step(cross_entropy, optimizer, None)
 
 
 @torch.no_grad()
-def test_error(model: torch.nn.Module, loader: DeviceLoader) -> float:
-    """Test error in percent of ``model`` (put back in training mode afterwards)."""
-    model.eval()
+def test_error(model, loader: DeviceLoader, **call: Any) -> float | list[float]:
+    """Test error in percent of ``model`` (put back in training mode afterwards); ``call`` is passed
+    to the model: a :class:`~.StackedModels` called with ``shared=True`` gives one error per run (a list)."""
+    model.train(False)
     wrong = torch.zeros((), dtype=torch.int64, device=loader.device)
     for x, y in loader:
         with device_autocast(loader.device):
-            wrong += (model(x).argmax(1) != y).sum()
-    model.train()
-    return 100.0 * wrong.item() / loader.x.shape[0]
+            wrong = wrong + (model(x, **call).argmax(-1) != y).sum(-1)
+    model.train(True)
+    errors = 100.0 * wrong.double() / loader.x.shape[0]
+    return errors.item() if errors.ndim == 0 else errors.tolist()
 
 
 class SavedTensorBytes:

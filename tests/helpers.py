@@ -5,11 +5,11 @@ def interrupt_at_call(monkeypatch, module, name, number):
     """Make the ``number``-th call (1-based) of ``module.name`` raise KeyboardInterrupt, as a kill would."""
     original, calls = getattr(module, name), []
 
-    def interrupted(*args):
+    def interrupted(*args, **kwargs):
         calls.append(1)
         if len(calls) == number:
             raise KeyboardInterrupt
-        return original(*args)
+        return original(*args, **kwargs)
 
     monkeypatch.setattr(module, name, interrupted)
 

@@ -156,7 +156,7 @@ def test_an_interrupted_stack_resumes_from_its_checkpoint_exactly(tmp_path, monk
     whole = train_stacked(configs, "cpu")
     checkpoint = tmp_path / "stack.pt"
     with monkeypatch.context() as patch:
-        interrupt_at_call(patch, stacked_module, "stacked_test_error", 2)
+        interrupt_at_call(patch, stacked_module, "test_error", 2)
         with pytest.raises(KeyboardInterrupt):
             train_stacked(configs, "cpu", checkpoint=checkpoint, checkpoint_every=0)
     resumed = train_stacked(configs, "cpu", checkpoint=checkpoint, checkpoint_every=0)
