@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 import localmixup as lm
+import localmixup.paper as lp
 
 
 def small_cnn() -> nn.Module:
@@ -28,7 +29,7 @@ def small_cnn() -> nn.Module:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default=str(lm.default_device()))
+    parser.add_argument("--device", default=str(lp.default_device()))
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=20, help="steps per timed round")
     parser.add_argument("--rounds", type=int, default=5)
@@ -72,8 +73,8 @@ def main() -> None:
         for name, mix in methods.items():
             seconds[name].append(timed(mix))
     base = statistics.median(seconds["Mixup"])
-    print(f"device: {lm.device_name(device)}, torch {torch.__version__}, batch {args.batch}, "
-          f"{args.rounds} rounds x {args.steps} steps, commit {lm.git_commit()}")
+    print(f"device: {lp.device_name(device)}, torch {torch.__version__}, batch {args.batch}, "
+          f"{args.rounds} rounds x {args.steps} steps, commit {lp.git_commit()}")
     print(f"{'method':<28}{'steps/s':>10}{'cost vs Mixup':>16}")
     for name, values in seconds.items():
         median = statistics.median(values)

@@ -18,9 +18,9 @@ import time
 
 import torch
 
-from localmixup.many_runs import ManyRunsConfig, train_many, train_single
-from localmixup.provenance import environment
-from localmixup.spirals import make_spirals
+from localmixup.paper.engine.many_runs import ManyRunsConfig, train_many, train_single
+from localmixup.paper.provenance import environment
+from localmixup.paper.spirals import make_spirals
 
 
 def _sync(device: torch.device) -> None:

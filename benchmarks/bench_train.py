@@ -1,11 +1,11 @@
-"""Training-step speed: the plain eager loop against the fast path(s) of localmixup.train.
+"""Training-step speed: the plain eager loop against the fast path(s) of localmixup.paper.engine.train.
 
 Printed, all in the same run and as ratios against the plain loop:
 1. DenseNet-BC (Fashion-MNIST shape 1x28x28) at the paper's batch 64, Local Mixup step:
    plain eager loop (torch.optim.SGD, validating LocalMixup, integer labels) / the eager step of
    ``train_run`` / the CUDA-graph step of ``train_run`` (CUDA only) / ``--procs`` CUDA-graph
    processes at once (aggregate steps per second = runs per hour, CUDA only) / ``--stack`` runs
-   stacked into one model (localmixup.stacked; captured in one CUDA graph on CUDA), as a runs/hour
+   stacked into one model (localmixup.paper.engine.stacked; captured in one CUDA graph on CUDA), as a runs/hour
    ratio: ``stack x plain / stacked step``.
 2. Mixup versus Local Mixup cost with the fastest single-process step.
 3. ResNet-18 at batch ``--big-batch`` (512): images per second of the fastest step.
@@ -26,10 +26,11 @@ import time
 import torch
 
 import localmixup as lm
+import localmixup.paper as lp
 from localmixup.mixing import LocalMixup
-from localmixup.models import build_model
-from localmixup.stacked import StackedModels, stack_batches, stacked_loss
-from localmixup.train import SGD, CapturedStep, eager_step, optimiser_step
+from localmixup.paper.models import build_model
+from localmixup.paper.engine.stacked import StackedModels, stack_batches, stacked_loss
+from localmixup.paper.engine.train import SGD, CapturedStep, eager_step, optimiser_step
 
 
 def _model(name: str, device: torch.device, small: bool) -> torch.nn.Module:
@@ -107,7 +108,7 @@ def fast_step_fn(name, batch, device, small, method="local", alpha=5e-4, graph=T
 
 
 def stacked_step_fn(name, batch, device, small, runs, graph=True):
-    """``runs`` Local Mixup runs (own weights, own mixing draws) in one stacked step of localmixup.stacked."""
+    """``runs`` Local Mixup runs (own weights, own mixing draws) in one stacked step of localmixup.paper.engine.stacked."""
     models = []
     for seed in range(runs):
         torch.manual_seed(seed)
@@ -154,7 +155,7 @@ def aggregate_rate(name, batch, device, small, steps, procs) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default=str(lm.default_device()))
+    parser.add_argument("--device", default=str(lp.default_device()))
     parser.add_argument("--steps", type=int, help="timed steps per case and round (default 50 on CUDA, 3 on CPU)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; each case's median is printed")
     parser.add_argument("--batch", type=int, default=64, help="batch of the launch-bound DenseNet-BC case")
@@ -171,7 +172,7 @@ def main() -> None:
     stack = (8 if cuda else 4) if args.stack is None else args.stack
     if cuda:
         torch.backends.cudnn.benchmark = True
-    env = lm.environment(device)
+    env = lp.environment(device)
     print(f"device {env['device']}, torch {env['torch']}, torchvision {env['torchvision']}, commit {env['commit']}, "
           f"{'small' if small else 'full-size'} networks, median of {args.rounds} interleaved rounds of {steps} steps")
 

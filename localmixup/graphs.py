@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .distances import pairwise_distances
-from .validation import check_choice, check_integer, check_real
+from localmixup.distances import pairwise_distances
+from localmixup.validation import check_choice, check_integer, check_real
 
 GRAPHS = ("knn", "threshold", "exp", "none")
 _PARAMETER_OF = {"knn": "k", "threshold": "eps", "exp": "alpha", "none": None}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .validation import check_batch
+from localmixup.validation import check_batch
 
 
 def intrusion_rate(x_virtual: torch.Tensor, y_virtual: torch.Tensor, x_train: torch.Tensor, y_train: torch.Tensor) -> float:

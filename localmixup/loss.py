@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .mixing import MixedBatch
+from localmixup.mixing import MixedBatch
 
 
 def per_sample_cross_entropy(logits: torch.Tensor, target: torch.Tensor, *, validate: bool = True) -> torch.Tensor:

@@ -7,9 +7,9 @@ from typing import NamedTuple
 import torch
 from scipy.special import betaincinv
 
-from .graphs import GRAPHS, locality_weights
-from .transfer import to_device
-from .validation import check_batch, check_choice, check_integer, check_real
+from localmixup.graphs import GRAPHS, locality_weights
+from localmixup.transfer import to_device
+from localmixup.validation import check_batch, check_choice, check_integer, check_real
 
 PAIRINGS = ("graph", "permutation")
 
@@ -22,7 +22,7 @@ class MixedBatch(NamedTuple):
         y_a: targets of the samples themselves, shape (B,) class indices or (B, C) soft.
         y_b: targets of the partners, same shape as ``y_a``.
         lam: mixing coefficient in [0, 1], one per batch (a float; in a stacked batch of R
-            runs, a (R,) tensor, see :func:`~localmixup.stacked.stack_batches`).
+            runs, a (R,) tensor, see :func:`~localmixup.paper.engine.stacked.stack_batches`).
         weight: float32 (B,) locality weight of each pair, in [0, 1].
     """
 

@@ -6,10 +6,11 @@ import sys
 from pathlib import Path
 
 import localmixup as lm
+import localmixup.paper as lp
 
 
 def test_book_builds_with_warnings_as_errors_and_serves_assets_locally(tmp_path):
-    root = lm.project_root()
+    root = lp.project_root()
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     result = subprocess.run([str(jupyter_book), "build", str(root), "--path-output", str(tmp_path), "-W", "-n", "--keep-going"],
                             capture_output=True, text=True)

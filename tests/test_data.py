@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from localmixup.data import (DATASETS, DEBIAN_FASHION_MNIST, DatasetUnavailable, DeviceLoader, check_idx, dataset_status,
+from localmixup.paper.data import (DATASETS, DEBIAN_FASHION_MNIST, DatasetUnavailable, DeviceLoader, check_idx, dataset_status,
                              install_fashion_mnist, load_arrays, subset)
 
 HAVE_FMNIST = (DEBIAN_FASHION_MNIST / "t10k-labels-idx1-ubyte.gz").is_file()
@@ -128,7 +128,7 @@ def test_device_loader_shuffle_and_drop_last():
 
 def test_device_loader_channels_last_gives_the_same_batches():
     """The CUDA path's layout (channels-last batches into a channels-last model), checked on the CPU."""
-    from localmixup.models import build_model
+    from localmixup.paper.models import build_model
 
     x, y = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8), torch.arange(8)
     options = dict(mean=(0.5,) * 3, std=(0.25,) * 3, shuffle=True, augment=True)

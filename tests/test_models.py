@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from localmixup.models import MODELS, build_model, count_parameters
+from localmixup.paper.models import MODELS, build_model, count_parameters
 
 
 def conv(cin, cout, k, bias=False):

@@ -25,8 +25,8 @@ import pytest
 
 pytest.importorskip("ray", reason="Ray is not installed (optional extra: pip install 'localmixup[ray]')")
 
-from localmixup.records import read_record  # noqa: E402
-from localmixup.sweep import check_backend, make_configs, record_path, run_sweep  # noqa: E402
+from localmixup.paper.records import read_record  # noqa: E402
+from localmixup.paper.sweep.images import check_backend, make_configs, record_path, run_sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RAY = Path(sys.executable).parent / "ray"
@@ -319,7 +319,7 @@ def test_unreachable_address_fails_fast(tmp_path, monkeypatch):
 
 
 def test_missing_ray_says_how_to_install(tmp_path, monkeypatch):
-    import localmixup.ray_backend as backend
+    import localmixup.paper.sweep.ray_backend as backend
 
     monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path / "results"))
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` sees when it is not installed

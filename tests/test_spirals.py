@@ -8,9 +8,9 @@ import torch
 
 from localmixup.distances import pairwise_distances
 from localmixup.graphs import locality_weights
-from localmixup.many_runs import ManyRunsConfig, init_mlp, run_generators, train_many, train_single
-from localmixup.spirals import make_spirals
-from localmixup.spirals_sweep import PAPER_BATCH_SIZES, PAPER_EPS, load_spirals_sweep, record_path, sweep_spirals
+from localmixup.paper.engine.many_runs import ManyRunsConfig, init_mlp, run_generators, train_many, train_single
+from localmixup.paper.spirals import make_spirals
+from localmixup.paper.sweep.spirals import PAPER_BATCH_SIZES, PAPER_EPS, load_spirals_sweep, record_path, sweep_spirals
 
 SMALL = dict(hidden=(16, 16), epochs=3)
 
@@ -173,7 +173,7 @@ def test_sweep_records_and_resumes(tmp_path, monkeypatch):
     kept_text = kept.read_text()
     path.unlink()
     calls = []
-    import localmixup.spirals_sweep as module
+    import localmixup.paper.sweep.spirals as module
 
     original = module.train_many
     monkeypatch.setattr(module, "train_many", lambda split, seeds, cfg, **kw: calls.append((cfg.eps, list(seeds))) or original(split, seeds, cfg, **kw))

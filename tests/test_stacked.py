@@ -7,12 +7,12 @@ import torch
 
 from helpers import interrupt_at_call, trajectory
 
-import localmixup.stacked as stacked_module
-from localmixup.records import read_record
+import localmixup.paper.engine.stacked as stacked_module
+from localmixup.paper.records import read_record
 from localmixup.mixing import MixedBatch
-from localmixup.stacked import StackedModels, check_stackable, stack_batches, stacked_loss, stacks, train_stacked
-from localmixup.sweep import make_configs, run_sweep
-from localmixup.train import SGD, CapturedStep, TrainConfig, model_loss, optimiser_step, prepare, train_run
+from localmixup.paper.engine.stacked import StackedModels, check_stackable, stack_batches, stacked_loss, stacks, train_stacked
+from localmixup.paper.sweep.images import make_configs, run_sweep
+from localmixup.paper.engine.train import SGD, CapturedStep, TrainConfig, model_loss, optimiser_step, prepare, train_run
 
 SMALL = dict(model="densenet_bc", model_options={"blocks": [2, 2, 2, 2], "growth": 8}, train_size=96, test_size=64,
              batch_size=32, epochs=1, lr=0.05)
@@ -170,7 +170,7 @@ def test_a_sweep_names_the_checkpoints_it_will_not_resume(tmp_path, monkeypatch,
     monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))
     configs = make_configs(["fashion_mnist"], ["baseline"], "0-1", "quick", epochs=1, train_size=32, test_size=32,
                            batch_size=32)
-    from localmixup.sweep import checkpoint_path
+    from localmixup.paper.sweep.images import checkpoint_path
 
     lonely = checkpoint_path(configs[:1])  # a single run's checkpoint, but the sweep stacks both runs
     lonely.parent.mkdir(parents=True)

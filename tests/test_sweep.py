@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from localmixup.aggregate import PAPER_TABLE1, confidence_interval, format_table1, table1
-from localmixup.records import read_record, write_record
-from localmixup.sweep import folder_tag, make_configs, parse_seeds, pending, record_path
+from localmixup.paper.report import PAPER_TABLE1, confidence_interval, format_table1, table1
+from localmixup.paper.records import read_record, write_record
+from localmixup.paper.sweep.images import folder_tag, make_configs, parse_seeds, pending, record_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -138,23 +138,23 @@ def test_cli_errors_are_one_line(tmp_path):
 
 
 def test_pending_refuses_a_record_made_with_another_configuration(tmp_path, monkeypatch):
-    import localmixup as lm
-    from localmixup.sweep import make_configs, pending, record_path
+    import localmixup.paper as lp
+    from localmixup.paper.sweep.images import make_configs, pending, record_path
 
     monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))
     config = make_configs(["fashion_mnist"], ["mixup"], "0", "quick")[0]
     stale = {**config.to_dict(), "lr": config.lr * 10}
-    lm.write_record(record_path(config), {"config": stale, "status": "ok"})
+    lp.write_record(record_path(config), {"config": stale, "status": "ok"})
     with pytest.raises(ValueError, match=r"recorded with another configuration \(differs in lr\)"):
         pending([config])
-    lm.write_record(record_path(config), {"config": json.loads(json.dumps(config.to_dict())), "status": "ok"})
+    lp.write_record(record_path(config), {"config": json.loads(json.dumps(config.to_dict())), "status": "ok"})
     assert pending([config]) == []
 
 
 def test_interval_table_groups_with_the_student_t_interval():
     import pandas as pd
 
-    from localmixup.aggregate import interval_table
+    from localmixup.paper.report import interval_table
 
     frame = pd.DataFrame({"eps": [1.0, 1.0, 1.0, 1.0, 2.0], "error": [1.0, 2.0, 3.0, 4.0, 7.0]})
     table = interval_table(frame, "eps", "error")

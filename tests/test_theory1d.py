@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from localmixup.theory1d import (
+from localmixup.theory.one_d import (
     PiecewiseLinear,
     band_coefficients,
     band_weights,

@@ -8,7 +8,7 @@ import torch
 from helpers import interrupt_at_call, trajectory
 
 from localmixup.mixing import LocalMixup
-from localmixup.train import PAPER_SETTINGS, SGD, TrainConfig, eager_step, prepare, profile_config, train_run
+from localmixup.paper.engine.train import PAPER_SETTINGS, SGD, TrainConfig, eager_step, prepare, profile_config, train_run
 
 TINY = dict(model="densenet_bc", model_options={"blocks": [1, 1, 1, 1], "growth": 4}, train_size=96, test_size=64,
             batch_size=32, epochs=2, lr=0.05, alpha=0.01)
@@ -111,7 +111,7 @@ def test_bad_configuration_names_the_parameter(kw, match):
 # --- AdaMixup through the same trainer (method="adamixup") --------------------------------------
 
 def test_adamixup_run_records_parameter_counts_stats_and_is_reproducible():
-    from localmixup.adamixup import AdaMixup
+    from localmixup.baselines.adamixup import AdaMixup
 
     a = train_run(tiny("adamixup"), "cpu")
     b = train_run(tiny("adamixup"), "cpu")
@@ -148,7 +148,7 @@ def test_records_say_what_a_step_costs_in_memory():
 
 
 def test_saved_tensor_bytes_counts_each_storage_once():
-    from localmixup.train import SavedTensorBytes
+    from localmixup.paper.engine.train import SavedTensorBytes
 
     w = torch.randn(50, 40, requires_grad=True)
     x = torch.randn(8, 50)
@@ -159,7 +159,7 @@ def test_saved_tensor_bytes_counts_each_storage_once():
 
 
 def test_step_costs_measure_the_methods_side_by_side():
-    from localmixup.train import step_costs
+    from localmixup.paper.engine.train import step_costs
 
     costs = step_costs([tiny("mixup"), tiny("adamixup")], "cpu", steps=1, rounds=1)
     assert [c["method"] for c in costs] == ["mixup", "adamixup"]
@@ -173,7 +173,7 @@ def test_step_costs_measure_the_methods_side_by_side():
 
 
 def test_adamixup_profiles_and_sweep_names():
-    from localmixup.sweep import make_configs, record_path
+    from localmixup.paper.sweep.images import make_configs, record_path
 
     for profile in ("quick", "paper"):
         ada = profile_config(profile, "cifar10", "adamixup", 2)
@@ -186,7 +186,7 @@ def test_adamixup_profiles_and_sweep_names():
 
 @pytest.mark.parametrize("method", ["local", "adamixup"])
 def test_an_interrupted_run_resumes_from_its_checkpoint_exactly(tmp_path, monkeypatch, method):
-    import localmixup.train as train_module
+    import localmixup.paper.engine.train as train_module
 
     config = tiny(method, epochs=4, lr=0.05, schedule="step", step_size=2, gamma=0.5)
     whole = train_run(config, "cpu")

@@ -18,11 +18,11 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .many_runs import ManyRunsConfig, train_many
-from .provenance import environment
-from .records import load_records, missing, read_record, results_dir, write_record
-from .spirals import make_spirals
-from .validation import check_integer
+from localmixup.paper.engine.many_runs import ManyRunsConfig, train_many
+from localmixup.paper.provenance import environment
+from localmixup.paper.records import load_records, missing, read_record, results_dir, write_record
+from localmixup.paper.spirals import make_spirals
+from localmixup.validation import check_integer
 
 PAPER_EPS = (0.0, 0.6, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 10.0)
 """The eps grid of the authors' spirals code (Figure 3)."""
@@ -31,7 +31,7 @@ PAPER_BATCH_SIZES = dict(zip(PAPER_EPS, (20, 241, 103, 50, 33, 25, 22, 20, 20, 2
 """Batch size per eps in the authors' code ("determined by experiments")."""
 
 DATA_DEFAULTS = {"points_per_class": 1000, "turns_degrees": 720.0, "noise": 0.5, "test_fraction": 0.2, "standardise": True, "seed": 0}
-"""Arguments of :func:`~localmixup.spirals.make_spirals` for the paper's data set (one
+"""Arguments of :func:`~localmixup.paper.spirals.make_spirals` for the paper's data set (one
 fixed data set for every run, as in the authors' code)."""
 
 

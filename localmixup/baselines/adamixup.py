@@ -3,7 +3,7 @@
 AdaMixup learns the mixing policy instead of drawing ``lam ~ Beta(a, a)``. Three parts are
 trained together, in one optimiser, on one loss:
 
-* the **classifier**: any network of :mod:`localmixup.models`, split into a *trunk* (the
+* the **classifier**: any network of :mod:`localmixup.paper.models`, split into a *trunk* (the
   network without its final ``nn.Linear``) and its *head* (that layer);
 * the **policy-region generator**: a second trunk of the same architecture with its own
   weights, then a policy head ``Linear(F, 100) -> Linear(100, 3) -> softmax`` whose three
@@ -78,10 +78,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .loss import per_sample_cross_entropy
-from .models import MODELS, build_model, count_parameters
-from .transfer import to_device
-from .validation import check_batch, check_integer, check_real
+from localmixup.loss import per_sample_cross_entropy
+from localmixup.paper.models import MODELS, build_model, count_parameters
+from localmixup.transfer import to_device
+from localmixup.validation import check_batch, check_integer, check_real
 
 POLICY_HIDDEN = 100  # FC(100) of the policy-region generator's head
 DISCRIMINATOR_HIDDEN = 10  # FC(10) of the intrusion discriminator's head (CLASS_NUM in the official code)
@@ -96,7 +96,7 @@ def split_model(model: nn.Module, num_classes: int | None = None) -> tuple[nn.Mo
     ``fc3`` for LeNet-5. The trunk is a deep copy of ``model`` in which that layer is replaced
     by ``nn.Identity``, so ``trunk(x)`` has shape (B, feature_dim) and ``head(trunk(x))``
     equals ``model(x)`` whenever the model's forward ends with that layer (true for every
-    network of :mod:`localmixup.models`; checked by the tests). The head returned is the copy's
+    network of :mod:`localmixup.paper.models`; checked by the tests). The head returned is the copy's
     layer (its own parameters, initialised as in ``model``).
 
     Args:
@@ -145,7 +145,7 @@ class AdaMixup(nn.Module):
     """Classifier + policy-region generator + intrusion discriminator (see the module docstring).
 
     Args:
-        model: a name of :data:`localmixup.models.MODELS` (``"resnet18"``, ``"densenet_bc"``,
+        model: a name of :data:`localmixup.paper.models.MODELS` (``"resnet18"``, ``"densenet_bc"``,
             ``"lenet5"``), or a factory called as
             ``model(num_classes=num_classes, in_channels=in_channels, **model_options)`` that
             returns a fresh classifier ending with an ``nn.Linear`` head (e.g. a model class).
@@ -341,7 +341,7 @@ def adamixup_step(module: AdaMixup, optimizer: Any, x: torch.Tensor, y: torch.Te
                   generator: torch.Generator | None = None,
                   totals: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
     """One eager optimisation step of AdaMixup; returns the loss (a detached scalar tensor, not
-    synchronised), like ``localmixup.train.eager_step``.
+    synchronised), like ``localmixup.paper.engine.train.eager_step``.
 
     ``optimizer`` (anything with ``zero_grad()`` and ``step()``, e.g. ``train.SGD`` or a
     ``torch.optim`` optimiser) must hold ``module.parameters()``: classifier, generator and

@@ -23,8 +23,8 @@ from typing import Iterator, NamedTuple
 
 import torch
 
-from .records import data_dir
-from .validation import check_choice, check_integer
+from localmixup.paper.records import data_dir
+from localmixup.validation import check_choice, check_integer
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 

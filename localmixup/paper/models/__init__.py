@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from ..validation import check_choice
-from .densenet import DenseNetBC
-from .lenet import LeNet5
-from .resnet import ResNet18
+from localmixup.validation import check_choice
+from localmixup.paper.models.densenet import DenseNetBC
+from localmixup.paper.models.lenet import LeNet5
+from localmixup.paper.models.resnet import ResNet18
 
 MODELS = ("resnet18", "densenet_bc", "lenet5")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .provenance import default_device, environment
-from .validation import check_choice
+from localmixup.paper.provenance import default_device, environment
+from localmixup.validation import check_choice
 
 PROFILES = ("quick", "paper")
 

@@ -29,11 +29,11 @@ import torch.nn.functional as F
 from scipy.special import betaincinv
 from tqdm import tqdm
 
-from .graphs import locality_weights
-from .loss import mixup_loss, per_sample_cross_entropy
-from .mixing import PAIRINGS, LocalMixup
-from .spirals import Split
-from .validation import check_batch, check_choice, check_integer, check_real
+from localmixup.graphs import locality_weights
+from localmixup.loss import mixup_loss, per_sample_cross_entropy
+from localmixup.mixing import PAIRINGS, LocalMixup
+from localmixup.paper.spirals import Split
+from localmixup.validation import check_batch, check_choice, check_integer, check_real
 
 VARIANTS = ("eq2", "authors")
 """The two loss weightings. ``"eq2"`` is the paper's Eq. (2) as :func:`~localmixup.loss.mixup_loss`
@@ -245,7 +245,7 @@ def train_many(
     """Train one MLP per seed, all at once, with Local Mixup on the threshold graph.
 
     Args:
-        split: the data (:func:`~localmixup.spirals.make_spirals`); inputs (N, d), labels (N,).
+        split: the data (:func:`~localmixup.paper.spirals.make_spirals`); inputs (N, d), labels (N,).
         seeds: distinct integer run seeds >= 0 (R of them).
         config: the protocol (:class:`~.ManyRunsConfig`).
         device: where to train (default CPU); random draws are always made on the CPU.

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import torch
 
-from .validation import check_integer, check_real
+from localmixup.validation import check_integer, check_real
 
 
 class Split(NamedTuple):

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .records import load_records, results_dir
+from localmixup.paper.records import load_records, results_dir
 
 # The paper's Table 1, error % (mean, printed +- half-width).
 PAPER_TABLE1: dict[tuple[str, str], tuple[float, float]] = {
@@ -60,7 +60,7 @@ def interval_table(frame: Any, by: str, value: str, level: float = 0.95) -> Any:
 def table1_records(profile: str, dataset: str, method: str, alpha: float | None = None) -> list[dict[str, Any]]:
     """Records of one Table-1 cell: ``results/table1/<profile>/<dataset>/``; for ``local`` only
     those with the profile's alpha for that dataset (or ``alpha``)."""
-    from .train import profile_config
+    from localmixup.paper.engine.train import profile_config
 
     if method == "local":
         alpha = profile_config(profile, dataset, "local").alpha if alpha is None else alpha
@@ -148,6 +148,6 @@ def learning_curves(records: Iterable[dict[str, Any]]):
 
 def records_of(paths: Iterable[Path]) -> list[dict[str, Any]]:
     """Read the records at ``paths`` (those that exist)."""
-    from .records import read_record
+    from localmixup.paper.records import read_record
 
     return [read_record(Path(p)) for p in paths if Path(p).is_file()]

@@ -8,9 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from .profiles import PROFILES
-from .provenance import default_device
-from .records import project_root
+from localmixup.paper.profiles import PROFILES
+from localmixup.paper.provenance import default_device
+from localmixup.paper.records import project_root
 
 # papermill marks the cell it injects; the book shows the parameters through chapter_header instead.
 _INJECTED_TAG = "injected-parameters"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .book import NotebookFailed, build_book
+from localmixup.paper.book import NotebookFailed, build_book
 
 
 def _book(args: argparse.Namespace) -> int:
@@ -19,8 +19,8 @@ def _book(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     import os
 
-    from .profiles import check_profile
-    from .sweep import check_backend, make_configs, run_sweep
+    from localmixup.paper.profiles import check_profile
+    from localmixup.paper.sweep.images import check_backend, make_configs, run_sweep
 
     if args.no_download:
         os.environ["LOCALMIXUP_NO_DOWNLOAD"] = "1"

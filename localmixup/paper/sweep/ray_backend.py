@@ -1,4 +1,4 @@
-"""The Ray backend of :func:`localmixup.sweep.run_sweep`: one Ray task per pending run.
+"""The Ray backend of :func:`localmixup.paper.sweep.images.run_sweep`: one Ray task per pending run.
 
 Ray is an optional extra (``pip install 'localmixup[ray]'``), imported only here and only when
 this backend is asked for.
@@ -6,7 +6,7 @@ this backend is asked for.
 Who writes the records
 ----------------------
 The task *returns* its record to the driver (the process that called ``run_sweep``), and the
-driver writes it with the same atomic :func:`~localmixup.records.write_record` as the local
+driver writes it with the same atomic :func:`~localmixup.paper.records.write_record` as the local
 backend. Writing in the workers would also be atomic, but returning is better:
 
 * **one writer**: a record is written once, by one process, after its task has finished; a
@@ -56,7 +56,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from .train import TrainConfig
+from localmixup.paper.engine.train import TrainConfig
 
 INSTALL_HINT = "install the extra: pip install 'localmixup[ray]'"
 CONNECT_TIMEOUT_S = 10.0
@@ -157,10 +157,10 @@ def check_resources(gpus_per_run: float | None, cpus_per_run: int) -> None:
 
 def failed_record(config: TrainConfig, error: str, trace: str | None = None, seconds: float = 0.0,
                   device: str | None = None) -> dict[str, Any]:
-    """The record of a run that did not finish: the keys of :func:`~localmixup.train.train_run`'s
+    """The record of a run that did not finish: the keys of :func:`~localmixup.paper.engine.train.train_run`'s
     records (``status="failed"``, no epochs, no final error) plus ``error`` (one line) and
     ``traceback`` (text or None)."""
-    from .provenance import environment
+    from localmixup.paper.provenance import environment
 
     try:
         env = environment(device)
@@ -177,8 +177,8 @@ def train_task(config: TrainConfig, device: str | None, fast: bool | None, threa
     failed record) or ``{"unavailable": message}`` when the worker's environment cannot train at all."""
     import torch
 
-    from .data import DatasetUnavailable
-    from .train import train_run
+    from localmixup.paper.data import DatasetUnavailable
+    from localmixup.paper.engine.train import train_run
 
     os.environ.update(env)
     torch.set_num_threads(threads)
@@ -203,7 +203,7 @@ def run_ray(todo: Sequence[TrainConfig], *, address: str | None = None, gpus_per
     """Train ``todo`` as Ray tasks; write each record on this process as its task finishes.
 
     Args:
-        todo: the pending runs (see :func:`localmixup.sweep.pending`).
+        todo: the pending runs (see :func:`localmixup.paper.sweep.images.pending`).
         address: see :func:`~.connect`.
         gpus_per_run: GPUs reserved per run (a fraction lets runs share a GPU); None or 0: CPU only.
         cpus_per_run: CPU slots reserved per run, and its torch threads (default: see
@@ -221,8 +221,8 @@ def run_ray(todo: Sequence[TrainConfig], *, address: str | None = None, gpus_per
     """
     from tqdm.auto import tqdm
 
-    from .records import write_record
-    from .sweep import record_path
+    from localmixup.paper.records import write_record
+    from localmixup.paper.sweep.images import record_path
 
     ray = import_ray()
     deaths = tuple(getattr(ray.exceptions, name) for name in _DEATHS if hasattr(ray.exceptions, name))

@@ -2,7 +2,7 @@
 
 The pending-run computation (:func:`~.pending`) is separate from the execution loop
 (:func:`~.run_sweep`), and the per-run function (:func:`~.run_one`) is a top-level, picklable
-function of a picklable :class:`~localmixup.train.TrainConfig`, so other executors can call it.
+function of a picklable :class:`~localmixup.paper.engine.train.TrainConfig`, so other executors can call it.
 A sweep killed at any moment loses at most the run in progress: finished runs are files, written
 atomically, and are never recomputed.
 """
@@ -17,11 +17,11 @@ from collections.abc import Iterable, Sequence
 from numbers import Real
 from pathlib import Path
 
-from .data import DATASETS, load_arrays
-from .records import read_record, results_dir, write_record
-from .stacked import stacks, train_stacked
-from .train import METHODS, TrainConfig, profile_config, train_run
-from .validation import check_choice, check_integer, check_real
+from localmixup.paper.data import DATASETS, load_arrays
+from localmixup.paper.records import read_record, results_dir, write_record
+from localmixup.paper.engine.stacked import stacks, train_stacked
+from localmixup.paper.engine.train import METHODS, TrainConfig, profile_config, train_run
+from localmixup.validation import check_choice, check_integer, check_real
 
 
 def parse_seeds(text: str | int | Sequence[int]) -> list[int]:
@@ -134,8 +134,8 @@ def run_one(config: TrainConfig, device: str | None = None, fast: bool | None = 
 
 def run_stack(configs: Sequence[TrainConfig], device: str | None = None, fast: bool | None = None,
               progress: bool = False, checkpoint_every: float | None = None) -> list[str]:
-    """Train runs as one stack (:func:`~localmixup.stacked.train_stacked`; a single run:
-    :func:`~localmixup.train.train_run`), write their records atomically, then delete their
+    """Train runs as one stack (:func:`~localmixup.paper.engine.stacked.train_stacked`; a single run:
+    :func:`~localmixup.paper.engine.train.train_run`), write their records atomically, then delete their
     checkpoint (see :func:`~.run_one`); return the records' paths."""
     checkpoint = checkpoint_path(configs) if checkpoint_every is not None else None
     options = dict(fast=fast, progress=progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every or 0.0)
@@ -158,7 +158,7 @@ def unused_checkpoints(configs: Sequence[TrainConfig], planned: Iterable[Path]) 
 
 
 def clean_temporary(folders: Iterable[Path]) -> int:
-    """Remove temporary files that a killed :func:`~localmixup.records.atomic_write` left behind
+    """Remove temporary files that a killed :func:`~localmixup.paper.records.atomic_write` left behind
     (records, and checkpoints in ``.checkpoints/``)."""
     removed = 0
     for folder in set(folders):
@@ -204,7 +204,7 @@ def check_backend(backend: str = "local", address: str | None = None, gpus_per_r
         if device is not None and str(device).startswith("cuda") and not gpus_per_run:
             raise ValueError(f"device={device!r} with backend='ray' needs gpus_per_run (Ray hides the GPUs from "
                              f"tasks that reserved none)")
-        from .ray_backend import parse_address
+        from localmixup.paper.sweep.ray_backend import parse_address
 
         parse_address(address)
     return gpus_per_run
@@ -228,7 +228,7 @@ def run_sweep(configs: Sequence[TrainConfig], *, progress: bool = True, device: 
         jobs: local backend: runs trained at once in separate processes (on one GPU, several
             processes keep it busier at small batches); 1 runs them in this process.
         backend: ``"local"`` (this machine) or ``"ray"`` (one Ray task per pending run, see
-            :mod:`localmixup.ray_backend`; needs ``pip install 'localmixup[ray]'``).
+            :mod:`localmixup.paper.sweep.ray_backend`; needs ``pip install 'localmixup[ray]'``).
         address: Ray only: ``"HOST:PORT"`` of the head node; ``"auto"`` or None: ``$RAY_ADDRESS``,
             else the cluster last started on this machine, else (None only) a new Ray instance
             on this machine alone. An existing connection (``ray.init`` in a notebook) is reused.
@@ -240,7 +240,7 @@ def run_sweep(configs: Sequence[TrainConfig], *, progress: bool = True, device: 
         max_retries: Ray only: retries of a run whose worker process died, before it is recorded
             as failed. A run whose training raises is recorded as failed at once (not retried).
         stack: local backend: train up to this many runs of one recipe (differing in seed, method
-            or alpha; not AdaMixup) as one stacked model (:mod:`localmixup.stacked`), for GPUs that
+            or alpha; not AdaMixup) as one stacked model (:mod:`localmixup.paper.engine.stacked`), for GPUs that
             small batches leave idle. Their records are written together when the stack ends, so
             an interrupted stack is trained again.
         checkpoint_every: local backend: seconds between two checkpoints of a run (or stack) in
@@ -265,7 +265,7 @@ def run_sweep(configs: Sequence[TrainConfig], *, progress: bool = True, device: 
           + (f" ({resuming} resuming from a checkpoint)" if resuming else ""), flush=True)
     connected = None
     if backend == "ray" and todo:
-        from .ray_backend import check_resources, connect, resolve_cpus
+        from localmixup.paper.sweep.ray_backend import check_resources, connect, resolve_cpus
 
         cpus_per_run = resolve_cpus(cpus_per_run, gpus_per_run)
         connected = connect(address)  # fail fast on a bad address or a cluster too small, before anything is written
@@ -283,7 +283,7 @@ def run_sweep(configs: Sequence[TrainConfig], *, progress: bool = True, device: 
         raise
     if backend == "ray":
         if todo:
-            from .ray_backend import run_ray
+            from localmixup.paper.sweep.ray_backend import run_ray
 
             run_ray(todo, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run, device=device, fast=fast,
                     progress=progress, max_retries=max_retries, connected=connected)

@@ -43,7 +43,7 @@ def environment(device: torch.device | str | None = None) -> dict[str, str]:
     import numpy
     import torchvision
 
-    from . import __version__
+    from localmixup import __version__
 
     return {
         "localmixup": __version__,

@@ -23,15 +23,15 @@ from typing import Any
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
-from .data import spec
-from .loss import mixup_loss
-from .mixing import MixedBatch
-from .models import count_parameters
-from .provenance import default_device
-from .train import (SGD, CapturedStep, TrainConfig, add_epoch, close_record, device_autocast, epoch_bar, new_record,
+from localmixup.paper.data import spec
+from localmixup.loss import mixup_loss
+from localmixup.mixing import MixedBatch
+from localmixup.paper.models import count_parameters
+from localmixup.paper.provenance import default_device
+from localmixup.paper.engine.train import (SGD, CapturedStep, TrainConfig, add_epoch, close_record, device_autocast, epoch_bar, new_record,
                     optimiser_step, prepare, resume, run_generators, save_checkpoint, test_error)
-from .transfer import to_device
-from .validation import check_integer
+from localmixup.transfer import to_device
+from localmixup.validation import check_integer
 
 #: The settings in which the runs of one stack may differ; every other setting is shared.
 STACKABLE = ("seed", "method", "graph", "alpha", "mix_alpha", "pairing")
@@ -114,16 +114,16 @@ def train_stacked(configs: Sequence[TrainConfig], device: torch.device | str | N
     Args:
         configs: the runs; they may differ only in :data:`~.STACKABLE` settings (seed, method among
             baseline/mixup/local, graph, alpha, mix_alpha, pairing). Each is built from its seed
-            exactly as :func:`~localmixup.train.train_run` builds it.
+            exactly as :func:`~localmixup.paper.engine.train.train_run` builds it.
         device: default CUDA if visible, else CPU.
         fast: capture the stacked step in one CUDA graph (default: on CUDA); ignored on the CPU.
         progress: tqdm bar over epochs.
-        download: passed to :func:`localmixup.data.load_arrays`.
+        download: passed to :func:`localmixup.paper.data.load_arrays`.
         checkpoint, checkpoint_every: the stack's checkpoint file, as in
-            :func:`~localmixup.train.train_run` (it resumes only the same runs on the same device type).
+            :func:`~localmixup.paper.engine.train.train_run` (it resumes only the same runs on the same device type).
 
     Returns:
-        One record per run, as :func:`~localmixup.train.train_run`'s, plus ``"stack": {"runs": R,
+        One record per run, as :func:`~localmixup.paper.engine.train.train_run`'s, plus ``"stack": {"runs": R,
         "position": r}``; ``train_seconds`` is the wall-clock time of the whole stack (R runs in
         that time), and ``memory["saved_for_backward_bytes"]`` is None (the step is shared). A run
         whose mean loss turns NaN or infinite is marked failed at that epoch; the others go on.

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .records import atomic_write
+from localmixup.paper.records import atomic_write
 
 CHECKPOINT_VERSION = 1
 

@@ -2,8 +2,8 @@
 
 Methods: ``baseline`` (plain cross-entropy), ``mixup`` (``LocalMixup("none",
 pairing="permutation")`` + :func:`~.mixup_loss`), ``local`` (``LocalMixup(graph, alpha=...)`` +
-:func:`~.mixup_loss`) and ``adamixup`` (:class:`~localmixup.adamixup.AdaMixup` built on the
-configured backbone, trained by :func:`~localmixup.adamixup.adamixup_step`). On CUDA the step
+:func:`~.mixup_loss`) and ``adamixup`` (:class:`~localmixup.baselines.adamixup.AdaMixup` built on the
+configured backbone, trained by :func:`~localmixup.baselines.adamixup.adamixup_step`). On CUDA the step
 runs under bf16 autocast with channels-last tensors and, by default, is captured once in a CUDA
 graph and replayed (the mixing itself runs eagerly before each replay; AdaMixup always runs
 eagerly: its mixing is part of the differentiated graph); on the CPU everything is float32 and
@@ -26,14 +26,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .adamixup import AdaMixup, adamixup_step
-from .checkpoints import Checkpoint, restore_training_state, training_state
-from .data import DeviceLoader, load_arrays, spec, subset
-from .loss import mixup_loss
-from .mixing import MixedBatch, LocalMixup
-from .models import build_model, count_parameters
-from .provenance import default_device, environment
-from .validation import check_choice, check_integer, check_real
+from localmixup.baselines.adamixup import AdaMixup, adamixup_step
+from localmixup.paper.engine.checkpoints import Checkpoint, restore_training_state, training_state
+from localmixup.paper.data import DeviceLoader, load_arrays, spec, subset
+from localmixup.loss import mixup_loss
+from localmixup.mixing import MixedBatch, LocalMixup
+from localmixup.paper.models import build_model, count_parameters
+from localmixup.paper.provenance import default_device, environment
+from localmixup.validation import check_choice, check_integer, check_real
 
 METHODS = ("baseline", "mixup", "local", "adamixup")
 SCHEDULES = ("step", "multistep")
@@ -109,7 +109,7 @@ class TrainConfig:
 
     def mixer(self, generator: torch.Generator | None = None) -> LocalMixup | None:
         """The core's batch transform for this method (None for the baseline and for AdaMixup, whose
-        mixing is learned inside :class:`~localmixup.adamixup.AdaMixup`)."""
+        mixing is learned inside :class:`~localmixup.baselines.adamixup.AdaMixup`)."""
         if self.method in ("baseline", "adamixup"):
             return None
         if self.method == "mixup":
@@ -334,9 +334,9 @@ def prepare(config: TrainConfig, device: torch.device | str | None = None, *, do
 
     Returns ``(model, optimizer, train, test, transform)``. ``transform`` is the method's
     :class:`~localmixup.mixing.LocalMixup` (``mixup``, ``local``), None (``baseline``), or, for
-    ``adamixup``, the ``torch.Generator`` (on ``device``) that :func:`~localmixup.adamixup.adamixup_step`
+    ``adamixup``, the ``torch.Generator`` (on ``device``) that :func:`~localmixup.baselines.adamixup.adamixup_step`
     draws the pairs, noise masks and uniforms from; ``model`` is then the whole
-    :class:`~localmixup.adamixup.AdaMixup` module (classifier, generator and discriminator, all
+    :class:`~localmixup.baselines.adamixup.AdaMixup` module (classifier, generator and discriminator, all
     in ``optimizer``).
     """
     device = torch.device(device) if device is not None else default_device()
@@ -377,11 +377,11 @@ def train_run(config: TrainConfig, device: torch.device | str | None = None, *, 
         fast: capture the step in a CUDA graph (default: on CUDA); ignored on the CPU and for
             ``adamixup`` (always eager).
         progress: show a tqdm bar over epochs.
-        download: passed to :func:`localmixup.data.load_arrays`.
+        download: passed to :func:`localmixup.paper.data.load_arrays`.
         checkpoint: file where the run's state is saved at the end of an epoch (at most every
             ``checkpoint_every`` seconds; 0: every epoch) and, if it exists, resumed from: the run
             then continues exactly where it stopped. The caller deletes it once the record is
-            safe (see :func:`localmixup.sweep.run_one`).
+            safe (see :func:`localmixup.paper.sweep.images.run_one`).
 
     Returns:
         ``{"config", "status" ("ok" or "failed"), "failed_epoch" (1-based, or None), "epochs"
@@ -401,8 +401,8 @@ def train_run(config: TrainConfig, device: torch.device | str | None = None, *, 
 
         For ``adamixup`` the record also holds ``parameter_counts`` (``classifier``,
         ``generator``, ``discriminator``, ``total``; see
-        :meth:`~localmixup.adamixup.AdaMixup.parameter_counts`) and, in every epoch entry, the
-        epoch means of the step statistics of :meth:`~localmixup.adamixup.AdaMixup.terms`
+        :meth:`~localmixup.baselines.adamixup.AdaMixup.parameter_counts`) and, in every epoch entry, the
+        epoch means of the step statistics of :meth:`~localmixup.baselines.adamixup.AdaMixup.terms`
         (``lam_mean``, ``alpha_mean``, ``delta_mean``, ``discriminator_accuracy`` (balanced,
         chance = 0.5), ``mixing_ce``, ``original_ce``, ``intrusion_ce``).
     """

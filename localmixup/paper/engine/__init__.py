@@ -1,0 +1,1 @@
+"""Training: configurations, the optimiser and step, stacked runs, many small runs, checkpoints."""
