@@ -57,7 +57,7 @@ def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(prog="localmixup", description=__doc__)
     commands = main_parser.add_subparsers(dest="command", required=True)
     book = commands.add_parser("book", help="execute every chapter with papermill, then build the Jupyter Book")
-    book.add_argument("--profile", default="auto", choices=["auto", "quick", "paper"],
+    book.add_argument("--profile", default="auto", choices=["auto", "paper", "cpu", "quick"],
                       help="quick: minutes on a CPU; paper: the paper's protocol (GPU); auto: paper if a GPU is visible")
     book.add_argument("--only", action="append", metavar="NAME", help="execute only these chapters (comma-separated notebook names); the book is still built whole")
     book.set_defaults(run=_book)
