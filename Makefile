@@ -11,9 +11,9 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export MPLBACKEND := Agg
 
-.PHONY: setup data book test clean
+.PHONY: setup data browser book test clean
 
-setup: $(STAMP) data
+setup: $(STAMP) data browser
 
 $(STAMP): pyproject.toml requirements-lock.txt
 	python3 -m venv $(VENV)
@@ -27,6 +27,13 @@ data:
 	elif command -v apt-get >/dev/null; then \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; \
 	else echo "Fashion-MNIST: no apt-get here; put the four idx .gz files in data/FashionMNIST/raw/"; fi
+
+# Debian's Chromium for tests/test_browser.py (Playwright drives it; nothing downloads a browser).
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif command -v apt-get >/dev/null; then \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "Chromium: no apt-get here; install chromium, else tests/test_browser.py skips (fails in CI)"; fi
 
 book: setup
 	$(VENV)/bin/localmixup book --profile auto
