@@ -1,5 +1,6 @@
-# `make book`: set up a fresh machine and build the whole book (quick profile on CPU,
-# paper profile where a GPU is visible). `make test`: the test suite (unit tests + nbval).
+# `make book`: set up a fresh machine and build the whole book, each chapter with the most
+# faithful profile whose runs are recorded in results/ (else quick on a CPU, paper on a GPU).
+# `make test`: the test suite (unit tests, nbval, the built book in headless Chromium).
 # The Python environment lives in .venv/ and is reused while pyproject.toml and the lock
 # file are unchanged.
 
@@ -9,7 +10,6 @@ STAMP  := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-export MPLBACKEND := Agg
 
 .PHONY: setup data browser book test clean
 

@@ -48,3 +48,18 @@ def test_figures_render_even_when_the_caller_exports_a_non_inline_backend(tmp_pa
     nbformat.write(nb, source)
     executed = execute_chapter(source, tmp_path, "quick")
     assert image_outputs(json.loads(executed.read_text())) == 1
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_built_page_shows_every_figure_decodable(book_build, chapter):
+    from PIL import Image
+
+    assert book_build.returncode == 0, book_build.log
+    page = book_build.html / "book" / f"{chapter}.html"
+    sources = re.findall(r'<img[^>]+src="([^"]+)"', page.read_text())
+    executed = json.loads((ROOT / "book" / f"{chapter}.ipynb").read_text())
+    assert len(sources) == image_outputs(executed), f"{page.name}: {len(sources)} <img>, the chapter has {image_outputs(executed)} figures"
+    for src in sources:
+        with Image.open(page.parent / src) as image:
+            image.load()  # decodes the whole file
+            assert min(image.size) > 50, f"{page.name}: {src} is {image.size}"
