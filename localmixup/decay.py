@@ -6,10 +6,12 @@ rules (:func:`auto_decay`):
 
 * ``"nearest_other_class"`` (needs labels): for each training point ``x_i``, ``d_i`` is the
   distance to the nearest training point of another class: how far one can go from ``x_i``
-  before meeting another class. The rate is ``ln 2 / median_i d_i``: a pair as far apart as
+  before meeting another class. The rate is ``ln 2 / median_i d_i`` (for an even count, the
+  median is the mean of the two middle values): a pair as far apart as
   the typical point is from another class counts half, shorter pairs (whose segment stays
   near ``x_i``) count more, and longer ones, whose segment can cross other classes (manifold
-  intrusion), fall off exponentially.
+  intrusion), fall off exponentially. Nearest-neighbour distances shrink as the data set grows,
+  so the rate belongs to the training set it was computed on (all of it: pass the whole split).
 * ``"mean_weight"`` (labels unused): the rate at which the mean weight of a random pair of
   distinct training points equals ``target``: a set fraction of Mixup's pairs is kept on
   average, whatever the scale of the data.
@@ -73,7 +75,8 @@ def auto_decay(x: torch.Tensor, y: torch.Tensor | None = None, *, rule: str = "n
     if y is None:
         raise ValueError("y (the class labels) is needed by rule='nearest_other_class'; rule='mean_weight' needs none")
     distances = nearest_other_class_distances(flat, y, samples=samples, seed=seed, chunk=chunk)
-    typical = torch.quantile(distances, 0.5).item()
+    ordered = distances.sort().values
+    typical = 0.5 * (ordered[(ordered.numel() - 1) // 2] + ordered[ordered.numel() // 2]).item()  # the median
     if typical == 0.0:
         raise ValueError("x has a median nearest-other-class distance of 0 (identical inputs with different labels "
                          "for at least half of the points): no finite decay rate separates the classes")
@@ -151,8 +154,8 @@ def mean_pair_weight(distances: torch.Tensor, decay: float | Sequence[float] | t
         float64 tensor of decay's shape (0-dim for one rate), values in (0, 1].
     """
     if not isinstance(distances, torch.Tensor) or distances.ndim != 1 or distances.numel() == 0:
-        raise ValueError(f"distances must be a non-empty (P,) tensor, got "
-                         f"{tuple(distances.shape) if isinstance(distances, torch.Tensor) else type(distances).__name__}")
+        got = tuple(distances.shape) if isinstance(distances, torch.Tensor) else type(distances).__name__
+        raise ValueError(f"distances must be a non-empty (P,) tensor, got {got}")
     if not bool(torch.isfinite(distances).all()) or bool((distances < 0).any()):
         raise ValueError("distances must be finite and >= 0")
     rates = torch.as_tensor(decay, dtype=torch.float64, device=distances.device)

@@ -71,7 +71,8 @@ def test_round_trip_restores_every_file_and_a_loadable_checkpoint(tmp_path):
     assert sorted(summary["written"]) == packed and len(packed) == 7
     for relative in packed:
         assert (here / relative).read_bytes() == (source / relative).read_bytes()
-    restored = Checkpoint(here / FOLDER / ".checkpoints" / "baseline-seed7.pt", {"configs": ["x"], "device": "cuda"}).load()
+    identity = {"configs": ["x"], "device": "cuda"}
+    restored = Checkpoint(here / FOLDER / ".checkpoints" / "baseline-seed7.pt", identity).load()
     assert restored["epoch"] == 3 and torch.equal(restored["tensors"][0], torch.load(
         source / FOLDER / ".checkpoints" / "baseline-seed7.pt", weights_only=True)["tensors"][0])
     assert not list(here.rglob("*.tmp"))

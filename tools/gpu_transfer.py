@@ -12,7 +12,7 @@ identical one is left alone, a checkpoint replaces the older one (it is the run'
 Usage::
 
     # on the GPU machine, after the sweep (same command; limits are the defaults)
-    python tools/gpu_transfer.py pack "$OUT" results/table1/paper --newer "$STAMP"
+    PYTHONPATH=. python tools/gpu_transfer.py pack "$OUT" results/table1/paper --newer "$STAMP"
     # here, on the folder the files came back to (files_at)
     python tools/gpu_transfer.py unpack FILES_AT --prune-checkpoints
 
@@ -167,8 +167,9 @@ class _Parts:
         while view:
             if self._file is None or self._written == self.max_bytes:
                 self._close_part()
-                self.entries.append({"name": f"part-{len(self.entries):02d}.bin"})
-                self._file, self._digest, self._written = open(self.out / self.entries[-1]["name"], "wb"), hashlib.sha256(), 0
+                name = f"part-{len(self.entries):02d}.bin"
+                self.entries.append({"name": name})
+                self._file, self._digest, self._written = open(self.out / name, "wb"), hashlib.sha256(), 0
             take = view[: self.max_bytes - self._written]
             self._file.write(take)
             self._digest.update(take)
