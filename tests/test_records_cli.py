@@ -256,7 +256,8 @@ BAD_OPTIONS = [
     ("--lr", "fast", "a real number"), ("--jobs", "0", "[1, inf)"), ("--jobs", "two", "an integer"),
     ("--stack", "0", "[1, inf)"), ("--checkpoint-every", "-1", "[0, inf)"), ("--checkpoint-every", "inf", "[0, inf)"),
     ("--gpus-per-run", "abc", "(0, inf)"), ("--gpus-per-run", "0", "(0, inf)"), ("--cpus-per-run", "0", "[1, inf)"),
-    ("--max-retries", "-1", "[0, inf)"),
+    ("--max-retries", "-1", "[0, inf)"), ("--device", "foo", "a torch device such as cpu, cuda or cuda:1"),
+    ("--device", "cuda:x", "a torch device"),
 ]
 
 
@@ -323,3 +324,16 @@ def test_cli_book_passes_known_parameters_to_papermill(monkeypatch, capsys):
                      "-p", "stack", "8", "-p", "seeds", "None", "-p", "allow_cpu", "True"]) == 0
     assert calls == [("quick", ["table1"], {"backend": "ray", "gpus_per_run": 0.5, "stack": 8, "seeds": None,
                                             "allow_cpu": True})]
+
+
+def test_cli_refuses_a_cuda_device_it_does_not_show(capsys, monkeypatch):
+    import torch
+
+    from localmixup.paper import cli
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr("localmixup.paper.sweep.images.run_sweep", lambda *a, **k: pytest.fail("the sweep ran"))
+    assert cli.main(["sweep", "--dataset", "fashion_mnist", "--device", "cuda:1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("localmixup sweep: --device cuda:1: this machine shows 1 CUDA device(s)") and "\n" not in err.strip()

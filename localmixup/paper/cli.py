@@ -60,6 +60,28 @@ def numbers(kind: type, low: float, *, low_open: bool = False) -> Callable[[str]
     return parse
 
 
+def torch_device(text: str) -> str:
+    """An argparse ``type``: the name of a torch device (``cpu``, ``cuda``, ``cuda:1``...)."""
+    import torch
+
+    try:
+        torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"must be a torch device such as cpu, cuda or cuda:1, got {text!r}") from None
+    return text
+
+
+def check_visible(device: str) -> None:
+    """Refuse (``ValueError`` naming ``--device``) a CUDA device that this machine does not show."""
+    import torch
+
+    d = torch.device(device)
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if d.type == "cuda" and (d.index or 0) >= visible:
+        raise ValueError(f"--device {device}: this machine shows {visible} CUDA device(s); pass --device cpu "
+                         f"(with --allow-cpu for the paper profile), or run where a GPU is visible")
+
+
 def notebook_parameters(path: Path) -> list[str]:
     """The names assigned in the cell tagged ``parameters`` of the notebook ``path``: the
     parameters papermill can set."""
@@ -155,6 +177,8 @@ def _sweep(args: argparse.Namespace) -> int:
         where = (f"the Ray cluster at {address}" if address not in (None, "local") else "Ray on this machine") + (
             f", {args.gpus_per_run:g} GPU per run" if args.gpus_per_run else ", CPU")
     else:
+        if args.device is not None:
+            check_visible(args.device)
         device = check_profile(args.profile, allow_cpu=args.allow_cpu) if args.device is None else args.device
         where = device
     overrides = {"epochs": args.epochs, "train_size": args.train_size, "test_size": args.test_size,
@@ -223,7 +247,7 @@ def parser() -> argparse.ArgumentParser:
                        "(default: this machine's torch thread count, as the local backend, so CPU numbers match; 1 with --gpus-per-run)")
     sweep.add_argument("--max-retries", type=number(int, 0), default=2,
                        help="ray: retries of a run whose worker process died (default 2)")
-    sweep.add_argument("--device", help="torch device (default: cuda if visible, else cpu)")
+    sweep.add_argument("--device", type=torch_device, help="torch device (default: cuda if visible, else cpu)")
     sweep.add_argument("--allow-cpu", action="store_true", help="allow the paper profile on a CPU")
     sweep.add_argument("--no-download", action="store_true", help="never download a missing dataset")
     sweep.add_argument("--no-fast", action="store_true", help="plain eager steps on CUDA (no CUDA graph)")
