@@ -111,7 +111,9 @@ def cluster():
     temp_dir = tempfile.mkdtemp(prefix="lmr", dir="/tmp")  # short: Unix socket paths must stay < 108 chars
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env.update(LOCALMIXUP_DATA=str(ROOT / "data"), PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0")
+    # RAY_AUTH_MODE: whatever ~/.ray/auth_token holds, the head node must not turn token authentication on by
+    # itself (it does when that file exists), or the worker node, which does not, cannot join
+    env.update(LOCALMIXUP_DATA=str(ROOT / "data"), PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
     common = ["--num-cpus", "1", "--num-gpus", "0", "--object-store-memory", str(80 * 2**20), "--disable-usage-stats"]
     address = f"127.0.0.1:{port}"
     try:
