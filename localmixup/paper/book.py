@@ -84,8 +84,9 @@ def build_book(profile: str = "auto", only: list[str] | None = None, parameters:
     known = {s.stem: s for s in sources}
     if only is not None:
         unknown = sorted(set(only) - set(known))
-        if not only or unknown:
-            raise ValueError(f"--only must name chapters among {sorted(known)}, got {only}")
+        if unknown or not only:
+            what = f"names unknown chapters {unknown}" if unknown else "names no chapter"
+            raise ValueError(f"--only {what}; chapters are {sorted(known)}")
         sources = [known[name] for name in only]
     unplanned = sorted(set(known) - set(CHAPTERS))
     if unplanned:
