@@ -18,7 +18,7 @@ setup: $(STAMP) data browser
 $(STAMP): pyproject.toml requirements-lock.txt
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade "pip>=23.2"
-	$(PYTHON) -m pip install --quiet -c requirements-lock.txt -e ".[book,test,ray]" --config-settings editable_mode=compat
+	$(PYTHON) -m pip install --quiet -c requirements-lock.txt -e ".[paper,theory,book,test,ray]" --config-settings editable_mode=compat
 	touch $@
 
 # Fashion-MNIST comes from Debian's package; the other datasets download on first use.
