@@ -1,9 +1,9 @@
-"""Training-step speed: the plain eager loop against the fast path(s) of localmixup.paper.engine.train.
+"""Training-step speed: the plain eager loop against the fast path(s) of localmixup.paper.engine.
 
 Printed, all in the same run and as ratios against the plain loop:
 1. DenseNet-BC (Fashion-MNIST shape 1x28x28) at the paper's batch 64, Local Mixup step:
    plain eager loop (torch.optim.SGD, validating LocalMixup, integer labels) / the eager step of
-   ``train_run`` / the CUDA-graph step of ``train_run`` (CUDA only) / ``--procs`` CUDA-graph
+   ``fit`` / the CUDA-graph step of ``fit`` (CUDA only) / ``--procs`` CUDA-graph
    processes at once (aggregate steps per second = runs per hour, CUDA only) / ``--stack`` runs
    stacked into one model (localmixup.paper.engine.stacked; captured in one CUDA graph on CUDA), as a runs/hour
    ratio: ``stack x plain / stacked step``.
@@ -29,8 +29,9 @@ import localmixup as lm
 import localmixup.paper as lp
 from localmixup.mixing import LocalMixup
 from localmixup.paper.models import build_model
+from localmixup.paper.engine.optim import SGD
 from localmixup.paper.engine.stacked import StackedModels, stack_batches, stacked_loss
-from localmixup.paper.engine.train import SGD, CapturedStep, eager_step, optimiser_step
+from localmixup.paper.engine.step import CapturedStep, eager_step, optimiser_step
 
 
 def _model(name: str, device: torch.device, small: bool) -> torch.nn.Module:
@@ -38,16 +39,13 @@ def _model(name: str, device: torch.device, small: bool) -> torch.nn.Module:
         model = build_model("densenet_bc", 10, 1, **({"blocks": (2, 2, 2, 2), "growth": 8} if small else {}))
     else:
         model = build_model("resnet18", 10, 3, **({"widths": (16, 32, 64, 128)} if small else {}))
-    model = model.to(device)
-    return model.to(memory_format=torch.channels_last) if device.type == "cuda" else model
+    return model.to(device, memory_format=torch.channels_last)  # the layout of the library's loop, on every device
 
 
 def _data(name: str, batch: int, device: torch.device):
     shape = (1, 28, 28) if name == "densenet_bc" else (3, 32, 32)
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(batch, *shape, generator=g).to(device)
-    if device.type == "cuda":
-        x = x.contiguous(memory_format=torch.channels_last)
+    x = torch.randn(batch, *shape, generator=g).to(device).contiguous(memory_format=torch.channels_last)
     return x, torch.randint(0, 10, (batch,), generator=g).to(device)
 
 
@@ -74,12 +72,12 @@ def _interleaved(cases: dict[str, object], steps: int, device: torch.device, rou
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def plain_step_fn(name, batch, device, small, method="local", alpha=5e-4):
+def plain_step_fn(name, batch, device, small, method="local", decay=5e-4):
     """The plain loop: what a user writes first (validating mixer, torch's SGD, autocast on CUDA)."""
     torch.manual_seed(0)
     model = _model(name, device, small)
     opt = torch.optim.SGD(model.parameters(), 0.01, momentum=0.9, weight_decay=5e-4)
-    mixer = LocalMixup("exp", alpha=alpha, pairing="permutation") if method == "local" else LocalMixup("none", pairing="permutation")
+    mixer = LocalMixup("exp", alpha=decay, pairing="permutation") if method == "local" else LocalMixup("none", pairing="permutation")
     x, y = _data(name, batch, device)
 
     def step():
@@ -92,13 +90,13 @@ def plain_step_fn(name, batch, device, small, method="local", alpha=5e-4):
     return step
 
 
-def fast_step_fn(name, batch, device, small, method="local", alpha=5e-4, graph=True):
-    """The step of train_run: eager (CPU) or captured in a CUDA graph (CUDA, ``graph``)."""
+def fast_step_fn(name, batch, device, small, method="local", decay=5e-4, graph=True):
+    """The step of ``fit``: eager (CPU) or captured in a CUDA graph (CUDA, ``graph``)."""
     torch.manual_seed(0)
     model = _model(name, device, small)
     opt = SGD(model.parameters(), 0.01, 0.9, 5e-4)
     gen = torch.Generator().manual_seed(0)
-    mixer = (LocalMixup("exp", alpha=alpha, pairing="permutation", generator=gen, validate=False) if method == "local"
+    mixer = (LocalMixup("exp", alpha=decay, pairing="permutation", generator=gen, validate=False) if method == "local"
              else LocalMixup("none", pairing="permutation", generator=gen, validate=False))
     x, y = _data(name, batch, device)
     if device.type == "cuda" and graph:
@@ -187,9 +185,9 @@ def main() -> None:
     t = _interleaved(cases, steps, device, args.rounds)
     plain, local = t["plain"], t["graph" if cuda else "eager"]
     rows = [(f"DenseNet-BC b{args.batch} Local Mixup: plain eager loop", plain, 1.0),
-            ("  train_run eager step", t["eager"], plain / t["eager"])]
+            ("  fit's eager step", t["eager"], plain / t["eager"])]
     if cuda:
-        rows.append(("  train_run CUDA-graph step", t["graph"], plain / t["graph"]))
+        rows.append(("  fit's CUDA-graph step", t["graph"], plain / t["graph"]))
     if procs > 1:
         rate = aggregate_rate(net, args.batch, device, small, steps, procs)
         rows.append((f"  {procs} processes at once (aggregate; runs/hour ratio)", 1.0 / rate, plain * rate))

@@ -20,13 +20,14 @@ def _sweep(args: argparse.Namespace) -> int:
     import os
 
     from localmixup.paper.profiles import check_profile
-    from localmixup.paper.sweep.images import check_backend, make_configs, run_sweep
+    from localmixup.paper.sweep.images import check_backend, run_sweep
+    from localmixup.paper.sweep.plan import make_configs
 
     if args.no_download:
         os.environ["LOCALMIXUP_NO_DOWNLOAD"] = "1"
     checkpoint_every = None if args.no_checkpoint else args.checkpoint_every
     check_backend(args.backend, args.address, args.gpus_per_run, args.jobs, args.max_retries, args.device, args.cpus_per_run,
-                  args.stack, checkpoint_every)
+                  args.stack, checkpoint_every, args.threads)
     if args.backend == "ray":
         # the runs train on the cluster's nodes, not here: CUDA where a task reserved GPUs
         if args.profile == "paper" and not args.gpus_per_run and not args.allow_cpu:
@@ -39,16 +40,19 @@ def _sweep(args: argparse.Namespace) -> int:
     else:
         device = check_profile(args.profile, allow_cpu=args.allow_cpu) if args.device is None else args.device
         where = device
-    alphas = [float(a) for a in args.alpha.split(",")] if args.alpha else None
+    decays = [float(a) for a in args.decay.split(",")] if args.decay else None
     overrides = {"epochs": args.epochs, "train_size": args.train_size, "test_size": args.test_size,
                  "batch_size": args.batch_size, "lr": args.lr}
-    configs = make_configs(args.dataset, args.methods, args.seeds, args.profile, alphas, **overrides)
+    configs = make_configs(args.dataset, args.methods, args.seeds, args.profile, decays, **overrides)
     print(f"training on {where}", flush=True)
-    paths = run_sweep(configs, progress=not args.no_progress, device=None if device is None else str(device),
-                      fast=False if args.no_fast else None, jobs=args.jobs, backend=args.backend, address=args.address,
-                      gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run, max_retries=args.max_retries,
-                      stack=args.stack, checkpoint_every=checkpoint_every)
-    print(f"records in {sorted({str(p.parent) for p in paths})}")
+    summary = run_sweep(configs, progress=not args.no_progress, device=None if device is None else str(device),
+                        fast=False if args.no_fast else None, jobs=args.jobs, threads=args.threads, backend=args.backend,
+                        address=args.address, gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run,
+                        max_retries=args.max_retries, stack=args.stack, checkpoint_every=checkpoint_every)
+    print(f"records in {sorted({str(p.parent) for p in summary.paths})}")
+    if summary.failed:
+        print(f"localmixup sweep: {summary.describe_failures()}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -67,13 +71,15 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--methods", default="baseline,mixup,local", help="comma-separated: baseline, mixup, local, adamixup")
     sweep.add_argument("--seeds", default="0", help="e.g. 0-9 or 0,3,5")
     sweep.add_argument("--profile", default="quick", choices=["quick", "paper"], help="training protocol (paper needs a GPU)")
-    sweep.add_argument("--alpha", help="exp-decay rate(s) of Local Mixup, comma-separated (default: the profile's)")
+    sweep.add_argument("--decay", help="decay rate(s) of Local Mixup's exponential graph, comma-separated (default: the profile's)")
     sweep.add_argument("--epochs", type=int, help="override the profile's epochs (records go to a separate folder)")
     sweep.add_argument("--train-size", type=int, help="override: train on a fixed subset of this size")
     sweep.add_argument("--test-size", type=int, help="override: test on a fixed subset of this size")
     sweep.add_argument("--batch-size", type=int, help="override the batch size")
     sweep.add_argument("--lr", type=float, help="override the initial learning rate")
     sweep.add_argument("--jobs", type=int, default=1, help="local backend: runs trained at once in separate processes")
+    sweep.add_argument("--threads", type=int, metavar="N", help="local backend: torch threads of each training process "
+                       "(default 1: a CPU run's numbers depend on it; use --jobs to train on several cores)")
     sweep.add_argument("--stack", type=int, default=1, metavar="R",
                        help="local backend: train up to R runs of one recipe (seeds, methods, alphas) as one stacked "
                        "model, for a GPU that small batches leave idle (default 1: one run at a time)")

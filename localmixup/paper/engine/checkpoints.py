@@ -11,13 +11,15 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
+from localmixup.paper.engine.optim import SGD
+from localmixup.paper.engine.record import RunRecord
 from localmixup.paper.records import atomic_write
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 
 
 class Checkpoint:
@@ -79,3 +81,34 @@ def restore_training_state(state: dict[str, Any], tensors: Sequence[torch.Tensor
             t.copy_(s)
     for g, s in zip(generators, state["generators"]):
         g.set_state(s)
+
+
+class Resumed(NamedTuple):
+    """Where runs start: the epoch (0: from the beginning), the seconds already trained, and the
+    ``extra`` values saved with the checkpoint (see :func:`~.save_checkpoint`)."""
+
+    epoch: int
+    elapsed: float
+    extra: dict[str, Any]
+
+
+def resume(keeper: Checkpoint, records: list[RunRecord], tensors: Sequence[torch.Tensor], optimizer: SGD,
+           generators: Sequence[torch.Generator]) -> Resumed:
+    """Restore the state saved in ``keeper``, if any, in place: tensors, momentum, generators, and the
+    records so far (each noted as resumed after the saved epoch)."""
+    state = keeper.load()
+    if state is None:
+        return Resumed(0, 0.0, {})
+    restore_training_state(state, tensors, optimizer.buffers, generators)
+    for r, saved in enumerate(state["records"]):
+        records[r] = RunRecord.from_dict(saved)
+        records[r].resumed_after_epochs.append(state["epoch"])
+    return Resumed(state["epoch"], state["elapsed"], state["extra"])
+
+
+def save_checkpoint(keeper: Checkpoint, epoch: int, records: Sequence[RunRecord], elapsed: float,
+                    tensors: Sequence[torch.Tensor], optimizer: SGD, generators: Sequence[torch.Generator],
+                    **extra: Any) -> None:
+    """Save the state of runs that have finished ``epoch`` epochs (see :func:`~.resume`)."""
+    keeper.save({**training_state(tensors, optimizer.buffers, generators), "epoch": epoch,
+                 "records": [r.to_dict() for r in records], "elapsed": elapsed, "extra": extra})

@@ -56,7 +56,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from localmixup.paper.engine.train import TrainConfig
+from localmixup.paper.engine.config import TrainConfig
 
 INSTALL_HINT = "install the extra: pip install 'localmixup[ray]'"
 CONNECT_TIMEOUT_S = 10.0
@@ -157,7 +157,7 @@ def check_resources(gpus_per_run: float | None, cpus_per_run: int) -> None:
 
 def failed_record(config: TrainConfig, error: str, trace: str | None = None, seconds: float = 0.0,
                   device: str | None = None) -> dict[str, Any]:
-    """The record of a run that did not finish: the keys of :func:`~localmixup.paper.engine.train.train_run`'s
+    """The record of a run that did not finish: the keys of :func:`~localmixup.paper.engine.fit.train_run`'s
     records (``status="failed"``, no epochs, no final error) plus ``error`` (one line) and
     ``traceback`` (text or None)."""
     from localmixup.paper.provenance import environment
@@ -178,13 +178,13 @@ def train_task(config: TrainConfig, device: str | None, fast: bool | None, threa
     import torch
 
     from localmixup.paper.data import DatasetUnavailable
-    from localmixup.paper.engine.train import train_run
+    from localmixup.paper.engine.fit import train_run
 
     os.environ.update(env)
     torch.set_num_threads(threads)
     start = time.perf_counter()
     try:
-        return {"record": train_run(config, device, fast=fast, progress=False)}
+        return {"record": train_run(config, device, fast=fast, progress=False).to_dict()}
     except DatasetUnavailable as error:
         return {"unavailable": f"{type(error).__name__}: {error}"}
     except Exception as error:
@@ -222,7 +222,7 @@ def run_ray(todo: Sequence[TrainConfig], *, address: str | None = None, gpus_per
     from tqdm.auto import tqdm
 
     from localmixup.paper.records import write_record
-    from localmixup.paper.sweep.images import record_path
+    from localmixup.paper.sweep.plan import record_path
 
     ray = import_ray()
     deaths = tuple(getattr(ray.exceptions, name) for name in _DEATHS if hasattr(ray.exceptions, name))
