@@ -30,8 +30,9 @@ import localmixup.paper as lp
 from localmixup.mixing import LocalMixup
 from localmixup.paper.models import build_model
 from localmixup.paper.engine.optim import SGD
-from localmixup.paper.engine.stacked import StackedModels, stack_batches, stacked_loss
-from localmixup.paper.engine.step import CapturedStep, eager_step, optimiser_step
+from localmixup.paper.engine.stacked import StackedModels
+from localmixup.paper.engine.step import CapturedStep, eager_step, model_loss, optimiser_step
+from localmixup.rng import Streams
 
 
 def _model(name: str, device: torch.device, small: bool) -> torch.nn.Module:
@@ -77,7 +78,7 @@ def plain_step_fn(name, batch, device, small, method="local", decay=5e-4):
     torch.manual_seed(0)
     model = _model(name, device, small)
     opt = torch.optim.SGD(model.parameters(), 0.01, momentum=0.9, weight_decay=5e-4)
-    mixer = LocalMixup("exp", alpha=decay, pairing="permutation") if method == "local" else LocalMixup("none", pairing="permutation")
+    mixer = LocalMixup("exp", decay=decay, pairing="permutation") if method == "local" else LocalMixup("none", pairing="permutation")
     x, y = _data(name, batch, device)
 
     def step():
@@ -95,8 +96,8 @@ def fast_step_fn(name, batch, device, small, method="local", decay=5e-4, graph=T
     torch.manual_seed(0)
     model = _model(name, device, small)
     opt = SGD(model.parameters(), 0.01, 0.9, 5e-4)
-    gen = torch.Generator().manual_seed(0)
-    mixer = (LocalMixup("exp", alpha=decay, pairing="permutation", generator=gen, validate=False) if method == "local"
+    gen = Streams(0, device=device)
+    mixer = (LocalMixup("exp", decay=decay, pairing="permutation", generator=gen, validate=False) if method == "local"
              else LocalMixup("none", pairing="permutation", generator=gen, validate=False))
     x, y = _data(name, batch, device)
     if device.type == "cuda" and graph:
@@ -113,14 +114,15 @@ def stacked_step_fn(name, batch, device, small, runs, graph=True):
         models.append(_model(name, device, small))
     stack = StackedModels(models)
     opt = SGD(stack.parameters(), 0.01, 0.9, 5e-4)
-    mixers = [LocalMixup("exp", alpha=5e-4, pairing="permutation", generator=torch.Generator().manual_seed(seed),
-                         validate=False) for seed in range(runs)]
+    mixer = LocalMixup("exp", decay=5e-4, pairing="permutation", generator=Streams(list(range(runs)), device=device),
+                       validate=False)  # the R runs' draws at once, as fit mixes a stack of alike runs
     x, y = _data(name, batch, device)
-    loss_of = lambda b: stacked_loss(stack, b)  # noqa: E731
+    xs, ys = x.expand(runs, *x.shape), y.expand(runs, *y.shape)
+    loss_of = lambda b: model_loss(stack, b)  # noqa: E731
     if device.type == "cuda" and graph:
         captured = CapturedStep(loss_of, opt, stack.state(), tuple(x.shape), 10, device, runs=runs)
-        return lambda: captured(stack_batches([m(x, y) for m in mixers]))
-    return lambda: optimiser_step(loss_of, opt, stack_batches([m(x, y) for m in mixers]))
+        return lambda: captured(mixer(xs, ys))
+    return lambda: optimiser_step(loss_of, opt, mixer(xs, ys))
 
 
 def _worker(args):

@@ -28,7 +28,7 @@ def _max_param_diff(stacked_layers, module):
 # --- batched distances and weights -------------------------------------------------------
 
 
-@pytest.mark.parametrize("graph, parameter", [("threshold", {"eps": 0.7}), ("knn", {"k": 3}), ("exp", {"alpha": 2.0}), ("none", {})])
+@pytest.mark.parametrize("graph, parameter", [("threshold", {"eps": 0.7}), ("knn", {"k": 3}), ("exp", {"decay": 2.0}), ("none", {})])
 def test_batched_weights_equal_per_batch(graph, parameter):
     x = torch.randn(4, 9, 2, generator=torch.Generator().manual_seed(0))
     batched = locality_weights(x, graph, batched=True, **parameter)

@@ -13,7 +13,7 @@ from localmixup.paper.engine.config import TrainConfig
 from localmixup.paper.engine.fit import fit, train_run
 from localmixup.paper.engine.optim import SGD
 from localmixup.paper.engine.prepare import prepare
-from localmixup.paper.engine.stacked import StackedModels, check_stackable, stack_batches, stacked_loss, stacks
+from localmixup.paper.engine.stacked import StackedModels, check_stackable, stack_batches, stacks
 from localmixup.paper.engine.step import CapturedStep, model_loss, optimiser_step
 from localmixup.paper.records import read_record
 from localmixup.paper.sweep.images import run_sweep
@@ -59,7 +59,7 @@ def test_a_stacked_step_is_each_run_s_own_step_in_float64():
         for run, feed in zip(together, feeds[1]):
             x, y = next(feed)
             batches.append(batch_of(run.mixer, x.double(), y))
-        losses = optimiser_step(lambda b: stacked_loss(stack, b), optimizer, stack_batches(batches))
+        losses = optimiser_step(lambda b: model_loss(stack, b), optimizer, stack_batches(batches))
         assert losses.shape == (4,)
     for r, run in enumerate(alone):
         for name, p in run.model.named_parameters():
@@ -201,7 +201,7 @@ def test_the_static_buffer_step_replayed_by_cuda_graphs_is_the_eager_step(stacke
         run.model.double()
     if stacked:
         models = [StackedModels([run.model for run in copy]) for copy in copies]
-        loss_of = [lambda b, m=m: stacked_loss(m, b) for m in models]
+        loss_of = [lambda b, m=m: model_loss(m, b) for m in models]
         states = [m.state() for m in models]
     else:
         models = [copy[0].model for copy in copies]
@@ -243,3 +243,21 @@ def test_stacked_and_alone_runs_of_one_seed_never_share_a_record(tmp_path, monke
     write_record(alone, {**read_record(alone), "stack": {"runs": 2, "position": 0}})
     with pytest.raises(ValueError, match="holds a run trained in a stack"):
         run_sweep(configs, device="cpu", progress=False)
+
+
+@pytest.mark.parametrize("method, pairing", [("mixup", "permutation"), ("local", "permutation"), ("local", "graph")])
+def test_a_stack_of_alike_runs_mixes_each_run_as_alone(method, pairing):
+    """Runs that mix alike are mixed by one batched mixer over their seeds' streams: each run's batch
+    is the one it gets alone, bit for bit, step after step."""
+    configs = [TrainConfig("fashion_mnist", method, seed=s, pairing=pairing, decay=0.05 if method == "local" else None,
+                           **SMALL) for s in (4, 0, 7)]
+    runs = [prepare(c, "cpu") for c in configs]
+    together, sources = fit_module._stack_mixing(runs, configs, torch.device("cpu"))
+    assert len(sources) == 1 and sources[0].shape == (3,)  # one batched stream
+    feeds = [iter(run.train) for run in runs]
+    for _ in range(2):
+        batches = [next(f) for f in feeds]
+        stacked = together(batches)
+        alone = stack_batches([run.mixer(x, y) for run, (x, y) in zip(runs, batches)])
+        for name, a, b in zip(stacked._fields, stacked, alone):
+            assert torch.equal(a, b), name

@@ -15,7 +15,8 @@ from localmixup.paper.engine.memory import SavedTensorBytes
 from localmixup.paper.engine.optim import SGD, lr_at
 from localmixup.paper.engine.prepare import prepare
 from localmixup.paper.engine.record import RunRecord
-from localmixup.paper.engine.seeding import STREAMS, run_generators, seeded_global, stream_seed
+from localmixup.paper.engine.seeding import STREAMS, generator, stream_seed
+from localmixup.rng import Streams, derive_seed
 from localmixup.paper.engine.step import eager_step
 from localmixup.paper.engine.fit import train_run
 from localmixup.paper.recipes import PAPER_CHOICES, PAPER_SETTINGS, profile_config
@@ -55,9 +56,9 @@ def test_methods_map_onto_the_core():
     assert tiny("baseline").mixer() is None
     mix = tiny("mixup", alpha=0.4).mixer()
     assert isinstance(mix, LocalMixup) and mix.graph == "none" and mix.pairing == "permutation" and not mix.validate
-    assert mix.mix_alpha == 0.4  # TrainConfig.alpha is the Beta parameter of lambda
+    assert mix.alpha == 0.4  # TrainConfig.alpha is the Beta parameter of lambda, as LocalMixup's
     local = tiny("local", pairing="graph").mixer()
-    assert local.graph == "exp" and local.alpha == 0.01 and local.pairing == "graph"  # TrainConfig.decay: the graph's rate
+    assert local.graph == "exp" and local.decay == 0.01 and local.pairing == "graph"
 
 
 def test_same_seed_same_numbers_and_record_fields():
@@ -92,19 +93,17 @@ def test_training_leaves_the_global_random_state_alone():
 def test_streams_are_independent_and_derived_from_one_seed():
     seeds = {(s, name): stream_seed(s, name) for s in range(50) for name in STREAMS}
     assert len(set(seeds.values())) == len(seeds) and all(0 <= v < 2 ** 63 for v in seeds.values())
-    a, b = run_generators(3), run_generators(3)
-    assert set(a) == set(STREAMS) and all(torch.equal(torch.rand(4, generator=a[k]), torch.rand(4, generator=b[k])) for k in a)
-    # what the init stream draws (models of any size) never shifts the data order or the mixing draws
-    one, other = run_generators(5), run_generators(5)
-    with seeded_global(one["init"]):
-        torch.nn.Linear(10, 10)
-    with seeded_global(other["init"]):
-        torch.nn.Linear(300, 300)
-    assert not torch.equal(one["init"].get_state(), other["init"].get_state())
-    for name in ("order", "mix"):
-        assert torch.equal(torch.randperm(100, generator=one[name]), torch.randperm(100, generator=other[name]))
+    assert stream_seed(3, "mix") == derive_seed(3, 0, 0)  # the core's derivation: Streams(3, stream=(0, 0)) mixes run 3
+    assert torch.equal(torch.rand(4, generator=generator(3, "order")), torch.rand(4, generator=generator(3, "order")))
     with pytest.raises(ValueError, match="stream must be one of"):
         stream_seed(0, "data")
+    # a bigger network draws more from the init stream: the data order and the mixing draws do not move
+    small, big = (prepare(tiny("local", model_options={"blocks": [1, 1, 1, 1], "growth": g}), "cpu") for g in (4, 12))
+    (x, y), (x2, y2) = next(iter(small.train)), next(iter(big.train))
+    assert torch.equal(x, x2) and torch.equal(y, y2)
+    a, b = small.mixer.sample(x), big.mixer.sample(x)
+    assert torch.equal(a.lam, b.lam) and torch.equal(a.partner, b.partner)
+    assert isinstance(small.generators["mix"], Streams) and small.mixer.generator is small.generators["mix"]
 
 
 def test_training_learns_something():

@@ -18,6 +18,7 @@ import torch
 from localmixup.paper.engine.optim import SGD
 from localmixup.paper.engine.record import RunRecord
 from localmixup.paper.records import atomic_write
+from localmixup.rng import Streams
 
 CHECKPOINT_VERSION = 2
 
@@ -62,7 +63,7 @@ class Checkpoint:
 
 
 def training_state(tensors: Sequence[torch.Tensor], momentum: Sequence[torch.Tensor],
-                   generators: Sequence[torch.Generator]) -> dict[str, Any]:
+                   generators: Sequence[torch.Generator | Streams]) -> dict[str, Any]:
     """Copies (on the CPU) of the tensors a training step changes, of the momentum buffers and of
     the generators' states."""
     return {"tensors": [t.detach().cpu().clone() for t in tensors],
@@ -72,7 +73,7 @@ def training_state(tensors: Sequence[torch.Tensor], momentum: Sequence[torch.Ten
 
 @torch.no_grad()
 def restore_training_state(state: dict[str, Any], tensors: Sequence[torch.Tensor], momentum: Sequence[torch.Tensor],
-                           generators: Sequence[torch.Generator]) -> None:
+                           generators: Sequence[torch.Generator | Streams]) -> None:
     """Put a :func:`~.training_state` back, in place (a captured CUDA graph keeps its addresses)."""
     for target, saved in ((tensors, state["tensors"]), (momentum, state["momentum"])):
         if len(target) != len(saved) or any(t.shape != s.shape for t, s in zip(target, saved)):
@@ -93,7 +94,7 @@ class Resumed(NamedTuple):
 
 
 def resume(keeper: Checkpoint, records: list[RunRecord], tensors: Sequence[torch.Tensor], optimizer: SGD,
-           generators: Sequence[torch.Generator]) -> Resumed:
+           generators: Sequence[torch.Generator | Streams]) -> Resumed:
     """Restore the state saved in ``keeper``, if any, in place: tensors, momentum, generators, and the
     records so far (each noted as resumed after the saved epoch)."""
     state = keeper.load()
@@ -107,7 +108,7 @@ def resume(keeper: Checkpoint, records: list[RunRecord], tensors: Sequence[torch
 
 
 def save_checkpoint(keeper: Checkpoint, epoch: int, records: Sequence[RunRecord], elapsed: float,
-                    tensors: Sequence[torch.Tensor], optimizer: SGD, generators: Sequence[torch.Generator],
+                    tensors: Sequence[torch.Tensor], optimizer: SGD, generators: Sequence[torch.Generator | Streams],
                     **extra: Any) -> None:
     """Save the state of runs that have finished ``epoch`` epochs (see :func:`~.resume`)."""
     keeper.save({**training_state(tensors, optimizer.buffers, generators), "epoch": epoch,

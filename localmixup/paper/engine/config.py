@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from localmixup.mixing import PAIRINGS, LocalMixup
+from localmixup.rng import Source
 from localmixup.paper.data import spec
 from localmixup.paper.models import MODELS, model_class
 from localmixup.validation import check_choice, check_integer, check_real
@@ -143,12 +144,18 @@ class TrainConfig:
         """The configuration of a record's ``config`` (see :meth:`to_dict`)."""
         return cls(**d)
 
-    def mixer(self, generator: Any = None) -> LocalMixup | None:
-        """The core's batch transform for this method (None for the baseline and for AdaMixup, whose
-        mixing is learned inside :class:`~localmixup.baselines.adamixup.AdaMixup`)."""
+    def mixer(self, generator: Source = None) -> LocalMixup | None:
+        """The core's batch transform for this method, drawing from ``generator`` (a
+        :class:`~localmixup.rng.Streams` of R seeds mixes R runs at once); None for the baseline and
+        for AdaMixup, whose mixing is learned inside :class:`~localmixup.baselines.adamixup.AdaMixup`."""
         if self.method in ("baseline", "adamixup"):
             return None
         if self.method == "mixup":
-            return LocalMixup("none", mix_alpha=self.alpha, pairing="permutation", generator=generator, validate=False)
-        return LocalMixup(self.graph, alpha=self.decay, mix_alpha=self.alpha, pairing=self.pairing, generator=generator,
+            return LocalMixup("none", alpha=self.alpha, pairing="permutation", generator=generator, validate=False)
+        return LocalMixup(self.graph, decay=self.decay, alpha=self.alpha, pairing=self.pairing, generator=generator,
                           validate=False)
+
+    @property
+    def mixing(self) -> tuple[Any, ...]:
+        """What decides how this run mixes (runs that share it can draw from one batched mixer)."""
+        return self.method, self.graph, self.decay, self.alpha, self.pairing

@@ -29,10 +29,12 @@ from localmixup.paper.engine.memory import SavedTensorBytes
 from localmixup.paper.engine.optim import SGD, lr_at
 from localmixup.paper.engine.prepare import Prepared, prepare, resolve_device
 from localmixup.paper.engine.record import RunRecord
-from localmixup.paper.engine.stacked import StackedModels, check_stackable, stack_batches, stacked_loss
-from localmixup.paper.engine.step import CapturedStep, eager_step, optimiser_step, unmixed
+from localmixup.paper.engine.seeding import stream_path
+from localmixup.paper.engine.stacked import StackedModels, check_stackable, stack_batches
+from localmixup.paper.engine.step import CapturedStep, eager_step, model_loss, optimiser_step, unmixed
 from localmixup.paper.models import count_parameters
 from localmixup.paper.provenance import environment
+from localmixup.rng import Streams
 
 Batches = Sequence[tuple[torch.Tensor, torch.Tensor]]
 
@@ -43,6 +45,7 @@ class _Trainee(NamedTuple):
     model: Any  # a module, or a StackedModels
     optimizer: SGD
     state: list[torch.Tensor]  # every tensor a step modifies
+    generators: list[torch.Generator | Streams]  # every random source the training draws from
     # one step on the runs' batches [(x, y)] * R, adding AdaMixup's statistics to the dict; returns the
     # detached losses, (R,) or a scalar for one run (not synchronised)
     step: Callable[[Batches, dict[str, torch.Tensor]], torch.Tensor]
@@ -67,25 +70,54 @@ def _alone(run: Prepared, config: TrainConfig, fast: bool, device: torch.device)
     else:
         def step(batches: Batches, totals: dict[str, torch.Tensor]) -> torch.Tensor:
             return eager_step(model, optimizer, *batches[0], mixer)
-    return _Trainee(model, optimizer, [*model.parameters(), *model.buffers()], step, lambda: [test_error(model, run.test)])
+    return _Trainee(model, optimizer, [*model.parameters(), *model.buffers()], run.training_generators, step,
+                    lambda: [test_error(model, run.test)])
 
 
-def _stacked(runs: Sequence[Prepared], config: TrainConfig, fast: bool, device: torch.device) -> _Trainee:
+def _stack_mixing(runs: Sequence[Prepared], configs: Sequence[TrainConfig],
+                  device: torch.device) -> tuple[Callable[[Batches], MixedBatch], list[Streams]]:
+    """How a stack mixes its runs' batches into one (R, B, ...) batch, and the streams it draws from.
+
+    Runs that mix alike (same method, graph, decay, alpha, pairing) draw at once from one mixer over
+    the streams of their R seeds; other stacks mix run by run. Either way run r's draws are those of
+    its own seed (counter-based streams), as if it trained alone.
+    """
+    first = configs[0]
+    if first.method != "baseline" and all(c.mixing == first.mixing for c in configs):
+        streams = Streams([c.seed for c in configs], stream=stream_path("mix"), device=device)
+        mixer = first.mixer(streams)
+
+        def together(batches: Batches) -> MixedBatch:
+            return mixer(torch.stack([x for x, _ in batches]), torch.stack([y for _, y in batches]))
+
+        return together, [streams]
+    mixers = [run.mixer for run in runs]
+
+    def one_by_one(batches: Batches) -> MixedBatch:
+        return stack_batches([_mixed(m, x, y) for m, (x, y) in zip(mixers, batches)])
+
+    return one_by_one, [run.generators["mix"] for run in runs]
+
+
+def _stacked(runs: Sequence[Prepared], configs: Sequence[TrainConfig], fast: bool, device: torch.device) -> _Trainee:
+    config = configs[0]
     stack = StackedModels([run.model for run in runs])
     optimizer = SGD(stack.parameters(), config.lr, config.momentum, config.weight_decay)
-    mixers, test = [run.mixer for run in runs], runs[0].test
+    mix, sources = _stack_mixing(runs, configs, device)
+    test = runs[0].test
 
     def loss_of(batch: MixedBatch) -> torch.Tensor:
-        return stacked_loss(stack, batch)
+        return model_loss(stack, batch)
 
     captured = CapturedStep(loss_of, optimizer, stack.state(), (config.batch_size, *config.input_shape),
                             config.num_classes, device, runs=len(runs)) if fast else None
 
     def step(batches: Batches, totals: dict[str, torch.Tensor]) -> torch.Tensor:
-        batch = stack_batches([_mixed(m, x, y) for m, (x, y) in zip(mixers, batches)])
+        batch = mix(batches)
         return optimiser_step(loss_of, optimizer, batch) if captured is None else captured(batch)
 
-    return _Trainee(stack, optimizer, stack.state(), step, lambda: test_error(stack, test, shared=True))
+    return _Trainee(stack, optimizer, stack.state(), [run.generators["order"] for run in runs] + sources, step,
+                    lambda: test_error(stack, test, shared=True))
 
 
 def epoch_bar(description: str, first: int, epochs: int, progress: bool):
@@ -136,7 +168,7 @@ def fit(configs: Sequence[TrainConfig], device: torch.device | str | None = None
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
     runs = [prepare(c, device, download=download) for c in configs]
-    trainee = _stacked(runs, first, fast, device) if stacked else _alone(runs[0], first, fast, device)
+    trainee = _stacked(runs, configs, fast, device) if stacked else _alone(runs[0], first, fast, device)
     threads = torch.get_num_threads() if device.type == "cpu" else None
     records = [RunRecord(c.to_dict(), parameters=count_parameters(runs[0].model), fast_path=fast, threads=threads,
                          parameter_counts=runs[0].model.parameter_counts() if c.method == "adamixup" else None,
@@ -144,11 +176,10 @@ def fit(configs: Sequence[TrainConfig], device: torch.device | str | None = None
                for r, c in enumerate(configs)]
     parameter_bytes = sum(p.numel() * p.element_size() for p in runs[0].model.parameters())
     loaders = [run.train for run in runs]
-    generators = [g for run in runs for g in run.training_generators]
     del runs  # a stack holds copies of the weights: free the originals
     keeper = Checkpoint(checkpoint, {"configs": [c.to_dict() for c in configs], "device": device.type,
                                      "stacked": stacked}, checkpoint_every)
-    start_epoch, elapsed, extra = resume(keeper, records, trainee.state, trainee.optimizer, generators)
+    start_epoch, elapsed, extra = resume(keeper, records, trainee.state, trainee.optimizer, trainee.generators)
     probe = SavedTensorBytes(exclude=trainee.optimizer.params) if not fast and start_epoch == 0 else None
     alive = extra.get("alive", [True] * len(configs))
 
@@ -182,7 +213,7 @@ def fit(configs: Sequence[TrainConfig], device: torch.device | str | None = None
         bar.set_postfix(error=f"{min(e for e, a in zip(errors, alive) if a):.2f}%")
         if epoch + 1 < first.epochs and keeper.due():
             save_checkpoint(keeper, epoch + 1, records, elapsed + time.perf_counter() - start, trainee.state,
-                            trainee.optimizer, generators, alive=alive, saved_bytes=saved_bytes())
+                            trainee.optimizer, trainee.generators, alive=alive, saved_bytes=saved_bytes())
     bar.close()
     memory = {"saved_for_backward_bytes": saved_bytes(), "parameter_bytes": parameter_bytes,
               "cuda_peak_allocated_bytes": int(torch.cuda.max_memory_allocated(device)) if cuda else None}

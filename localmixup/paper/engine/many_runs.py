@@ -26,12 +26,12 @@ from typing import NamedTuple
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.special import betaincinv
 from tqdm import tqdm
 
 from localmixup.graphs import locality_weights
 from localmixup.loss import mixup_loss, per_sample_cross_entropy
 from localmixup.mixing import PAIRINGS, LocalMixup
+from localmixup.rng import beta_from_uniforms, beta_uniforms, uniform
 from localmixup.paper.spirals import Split
 from localmixup.validation import check_batch, check_choice, check_integer, check_real
 
@@ -358,13 +358,12 @@ def _epoch_draws(generators: list[dict[str, torch.Generator]], config: ManyRunsC
         mix = g["mix"]
         for step, start in enumerate(starts):
             size = min(config.batch_size, n - start)
-            u[r, step] = torch.rand((), generator=mix).item()  # LocalMixup.sample_lam
+            u[r, step] = beta_from_uniforms(uniform(mix, beta_uniforms(config.mix_alpha)), config.mix_alpha).item()  # LocalMixup.sample
             if permutation:
                 draws[r, start : start + size] = torch.randperm(size, generator=mix)
             else:
-                draws[r, start : start + size] = torch.rand(size, generator=mix)
-    lam = betaincinv(config.mix_alpha, config.mix_alpha, u)
-    return lam, draws
+                draws[r, start : start + size] = uniform(mix, size)
+    return u, draws
 
 
 def train_single(
@@ -391,7 +390,7 @@ def train_single(
     classes = int(max(split.y_train.max(), split.y_test.max())) + 1
     model = mlp_module(init_mlp(config.sizes(x_train.shape[1], classes), g["init"])).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    mix = LocalMixup("threshold", eps=config.eps, mix_alpha=config.mix_alpha, pairing=config.pairing, generator=g["mix"], validate=False)
+    mix = LocalMixup("threshold", eps=config.eps, alpha=config.mix_alpha, pairing=config.pairing, generator=g["mix"], validate=False)
     for _ in range(config.epochs):
         order = torch.randperm(n, generator=g["order"]).to(device)
         for start in range(0, n, config.batch_size):

@@ -9,10 +9,11 @@ import torch.nn.functional as F
 
 from localmixup.baselines.adamixup import AdaMixup
 from localmixup.mixing import LocalMixup
+from localmixup.rng import Streams
 from localmixup.paper.data import DeviceLoader, load_arrays, spec, subset
 from localmixup.paper.engine.config import TrainConfig
 from localmixup.paper.engine.optim import SGD
-from localmixup.paper.engine.seeding import run_generators, seeded_global
+from localmixup.paper.engine.seeding import generator, seeded_global, stream_path
 from localmixup.paper.models import build_model
 from localmixup.paper.provenance import default_device
 
@@ -28,7 +29,9 @@ class Prepared(NamedTuple):
         mixer: the method's :class:`~localmixup.mixing.LocalMixup` (``mixup``, ``local``), drawing from
             ``generators["mix"]``; None for ``baseline`` and ``adamixup`` (whose step draws from
             ``generators["mix"]`` itself).
-        generators: the run's streams (:func:`~localmixup.paper.engine.seeding.run_generators`).
+        generators: the run's random sources (:mod:`~localmixup.paper.engine.seeding`): ``init``
+            and ``order`` ``torch.Generator`` s, ``mix`` a :class:`~localmixup.rng.Streams` (for
+            AdaMixup, whose module takes one, a ``torch.Generator``), on the run's device but ``init``.
     """
 
     model: torch.nn.Module
@@ -36,10 +39,10 @@ class Prepared(NamedTuple):
     train: DeviceLoader
     test: DeviceLoader
     mixer: LocalMixup | None
-    generators: dict[str, torch.Generator]
+    generators: dict[str, torch.Generator | Streams]
 
     @property
-    def training_generators(self) -> list[torch.Generator]:
+    def training_generators(self) -> list[torch.Generator | Streams]:
         """The generators the run draws from while it trains (data order and augmentation, mixing):
         what a checkpoint must keep."""
         return [self.generators["order"], self.generators["mix"]]
@@ -66,7 +69,8 @@ def prepare(config: TrainConfig, device: torch.device | str | None = None, *, do
     if config.pad:
         x_train, x_test = (F.pad(x, (config.pad,) * 4) for x in (x_train, x_test))
     ada = config.method == "adamixup"
-    generators = run_generators(config.seed, {"order": device, "mix": device if ada else "cpu"})
+    mix = generator(config.seed, "mix", device) if ada else Streams(config.seed, stream=stream_path("mix"), device=device)
+    generators = {"init": generator(config.seed, "init"), "order": generator(config.seed, "order", device), "mix": mix}
     with seeded_global(generators["init"]):
         if ada:
             model = AdaMixup(config.model, s.num_classes, s.shape[0], validate=False, **config.model_options)

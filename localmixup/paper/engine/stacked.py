@@ -25,11 +25,8 @@ from collections.abc import Sequence
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
-from localmixup.loss import mixup_loss
 from localmixup.mixing import MixedBatch
 from localmixup.paper.engine.config import TrainConfig
-from localmixup.paper.engine.step import device_autocast
-from localmixup.transfer import to_device
 from localmixup.validation import check_integer
 
 #: The settings in which the runs of one stack may differ; every other setting is shared.
@@ -112,16 +109,9 @@ class StackedModels:
         return [*self.params.values(), *self.buffers.values()]
 
 
-def stacked_loss(stack: StackedModels, batch: MixedBatch) -> torch.Tensor:
-    """Eq. (2) loss of each run, (R,), for a stacked mixed batch (fields with a leading R; ``lam`` (R,))."""
-    with device_autocast(batch.x.device):
-        logits = stack(batch.x)
-    return vmap(lambda out, b: mixup_loss(out, b, validate=False))(logits, batch)
-
-
 def stack_batches(batches: Sequence[MixedBatch]) -> MixedBatch:
-    """One stacked :class:`~.MixedBatch` (leading dimension R) from R runs' batches."""
+    """One stacked :class:`~.MixedBatch` (leading dimension R, ``lam`` (R,)) from R runs' batches."""
     x = torch.stack([b.x for b in batches])
-    lam = to_device(torch.tensor([float(b.lam) for b in batches]), x.device)
+    lam = torch.stack([torch.as_tensor(b.lam, dtype=torch.float32, device=x.device) for b in batches])
     return MixedBatch(x, torch.stack([b.y_a for b in batches]), torch.stack([b.y_b for b in batches]), lam,
                       torch.stack([b.weight for b in batches]))

@@ -33,11 +33,12 @@ def _one_hot(y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
 
 def unmixed(x: torch.Tensor, y: torch.Tensor) -> MixedBatch:
     """A batch trained as it is (the baseline) in the form of a mixed batch: every sample its own partner."""
-    return MixedBatch(x, y, y, 1.0, torch.ones(x.shape[0], device=x.device))
+    return MixedBatch(x, y, y, torch.ones((), device=x.device), torch.ones(x.shape[0], device=x.device))
 
 
 def model_loss(model: Callable[[torch.Tensor], torch.Tensor], batch: MixedBatch) -> torch.Tensor:
-    """Eq. (2) loss of ``model`` on a mixed batch, the forward under bf16 autocast on CUDA; no host check."""
+    """Eq. (2) loss of ``model`` on a mixed batch (one loss per run, (R,), for a stacked model and batch),
+    the forward under bf16 autocast on CUDA; no host check."""
     with device_autocast(batch.x.device):
         logits = model(batch.x)
     return mixup_loss(logits, batch, validate=False)
