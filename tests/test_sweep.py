@@ -366,3 +366,20 @@ def test_killing_a_jobs_2_sweep_kills_its_workers(tmp_path):
         os.kill(w, signal.SIGKILL)
     assert not survivors, f"workers {survivors} outlived their parent"
     assert not list(tmp_path.rglob("*.json"))  # no run finished: no record, and in particular no partial one
+
+
+def test_the_automatic_decay_is_computed_once_from_the_training_split(tmp_path, monkeypatch):
+    from localmixup.decay import auto_decay
+    from localmixup.paper.data import DeviceLoader, load_arrays, spec, subset
+
+    monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))
+    configs = make_configs("fashion_mnist", "local", "0-1", "quick", decays=[0.05, "auto"], train_size=600)
+    fixed, auto = configs[:2], configs[2:]
+    assert [c.decay for c in fixed] == [0.05, 0.05] and all(c.decay_rule is None for c in fixed)
+    s = spec("fashion_mnist")
+    arrays = load_arrays("fashion_mnist")
+    x, y = subset(arrays.x_train, arrays.y_train, 600)
+    expected = auto_decay(DeviceLoader(x, y, 1, mean=s.mean, std=s.std).normalise(x), y)
+    assert [c.decay for c in auto] == [expected, expected] and all(c.decay_rule == "nearest_other_class" for c in auto)
+    assert [record_path(c).name for c in auto] == ["local-auto-seed0.json", "local-auto-seed1.json"]
+    assert folder_tag(auto[0]) == folder_tag(fixed[0])  # a per-run setting, like the rate itself

@@ -1,5 +1,6 @@
 """Training one run: configuration checks, seeding, optimiser, determinism, failure on NaN, the recipes."""
 
+import dataclasses
 import math
 
 import pytest
@@ -140,6 +141,20 @@ def test_pad_gives_lenet5_its_32x32_inputs():
     assert train_run(config, "cpu").status == "ok"
 
 
+def test_the_cpu_recipe_is_lenet5_on_all_of_fashion_mnist():
+    from localmixup.baselines.adamixup import AdaMixup
+
+    configs = {m: profile_config("cpu", "fashion_mnist", m, 2) for m in ("baseline", "mixup", "local", "adamixup")}
+    local = configs["local"]
+    assert (local.model, local.pad, local.input_shape, local.train_size, local.test_size) == ("lenet5", 2, (1, 32, 32), None, None)
+    assert (local.epochs, local.batch_size, local.lr, local.milestones, local.decay) == (15, 128, 0.05, (8, 12), 5e-4)
+    assert [lr_at(local, e) for e in (7, 8, 12)] == pytest.approx([0.05, 0.005, 0.0005])
+    assert configs["adamixup"].adamixup_weighting == "official" and configs["mixup"].adamixup_weighting is None
+    assert "not the paper's network" in PAPER_CHOICES["cpu"].lower()
+    model = prepare(dataclasses.replace(configs["adamixup"], train_size=256, test_size=256), "cpu").model
+    assert isinstance(model, AdaMixup) and model.weighting == "official"
+
+
 def test_recipes():
     paper = profile_config("paper", "fashion_mnist", "local", 3)
     assert (paper.model, paper.batch_size, paper.epochs, paper.lr, paper.decay, paper.alpha) == ("densenet_bc", 64, 40, 0.001, 5e-4, 1.0)
@@ -179,6 +194,10 @@ def test_recipes():
     ({"alpha": 0.0}, r"alpha must be a real number in \(0, inf\)"),
     ({"alpha": math.inf}, "alpha must be"),
     ({"decay": 0.1}, "decay applies to method='local' only"),
+    ({"decay_rule": "nearest_other_class"}, "decay_rule applies to method='local' only"),
+    ({"adamixup_weighting": "official"}, "adamixup_weighting applies to method='adamixup' only"),
+    ({"method": "adamixup", "adamixup_weighting": "half"}, "adamixup_weighting must be one of"),
+    ({"method": "local", "decay": 0.1, "decay_rule": "median"}, "decay_rule must be one of"),
     ({"batch_size": 1}, "batch_size must be"),
     ({"train_size": 0}, "train_size must be"),
     ({"train_size": 70_000}, r"train_size must be an integer in \[1, 60000\]"),

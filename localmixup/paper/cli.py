@@ -40,7 +40,7 @@ def _sweep(args: argparse.Namespace) -> int:
     else:
         device = check_profile(args.profile, allow_cpu=args.allow_cpu) if args.device is None else args.device
         where = device
-    decays = [float(a) for a in args.decay.split(",")] if args.decay else None
+    decays = [a.strip() if a.strip() == "auto" else float(a) for a in args.decay.split(",")] if args.decay else None
     overrides = {"epochs": args.epochs, "train_size": args.train_size, "test_size": args.test_size,
                  "batch_size": args.batch_size, "lr": args.lr}
     configs = make_configs(args.dataset, args.methods, args.seeds, args.profile, decays, **overrides)
@@ -70,8 +70,10 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--dataset", required=True, help="dataset(s), comma-separated: cifar10, cifar100, svhn, fashion_mnist, mnist")
     sweep.add_argument("--methods", default="baseline,mixup,local", help="comma-separated: baseline, mixup, local, adamixup")
     sweep.add_argument("--seeds", default="0", help="e.g. 0-9 or 0,3,5")
-    sweep.add_argument("--profile", default="quick", choices=["quick", "paper"], help="training protocol (paper needs a GPU)")
-    sweep.add_argument("--decay", help="decay rate(s) of Local Mixup's exponential graph, comma-separated (default: the profile's)")
+    sweep.add_argument("--profile", default="quick", choices=["quick", "cpu", "paper"],
+                       help="training protocol (paper needs a GPU; cpu: Fashion-MNIST with LeNet-5, hours on a CPU)")
+    sweep.add_argument("--decay", help="decay rate(s) of Local Mixup's exponential graph, comma-separated; auto: the "
+                       "automatic rate of the training split (default: the profile's)")
     sweep.add_argument("--epochs", type=int, help="override the profile's epochs (records go to a separate folder)")
     sweep.add_argument("--train-size", type=int, help="override: train on a fixed subset of this size")
     sweep.add_argument("--test-size", type=int, help="override: test on a fixed subset of this size")

@@ -1,4 +1,5 @@
-"""Execution profiles of the notebooks: ``quick`` (CPU, minutes) and ``paper`` (GPU, the paper's protocol)."""
+"""Execution profiles of the notebooks: ``quick`` (CPU, minutes), ``cpu`` (Fashion-MNIST with LeNet-5, hours on a
+CPU) and ``paper`` (GPU, the paper's protocol)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import torch
 from localmixup.paper.provenance import default_device, environment
 from localmixup.validation import check_choice
 
-PROFILES = ("quick", "paper")
+PROFILES = ("quick", "cpu", "paper")
 
 
 def check_profile(profile: str, *, allow_cpu: bool = False) -> torch.device:

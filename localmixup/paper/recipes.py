@@ -40,7 +40,7 @@ QUICK_SETTINGS: dict[str, dict[str, Any]] = {
 CPU_SETTINGS: dict[str, dict[str, Any]] = {
     "fashion_mnist": dict(model="lenet5", pad=2, lr=0.05, momentum=0.9, weight_decay=5e-4, schedule="multistep",
                           milestones=(8, 12), gamma=0.1, epochs=15, batch_size=128, decay=5e-4, pairing="permutation",
-                          augment=False),
+                          augment=False, adamixup_weighting="official"),
 }
 
 PROTOCOLS = {"paper": PAPER_SETTINGS, "cpu": CPU_SETTINGS, "quick": QUICK_SETTINGS}
@@ -70,9 +70,11 @@ PAPER_CHOICES: dict[str, str] = {
                 "1400 epochs on CIFAR-10; the paper does not say how its AdaMixup number was obtained). Official-code choices "
                 "kept: pairs from a permutation, half of each batch held out as extra real samples for the discriminator, "
                 "N(0, 1e-3) heads, one optimiser for all parts (weight decay on every part). Differences from the official "
-                "code: the total loss weighs the two classification terms 1 + 1 (mixing CE + original CE + intrusion CE), "
-                "where the official code takes one mean over mixed and original samples (1/2 + 1/2) beside the intrusion "
-                "term; the trunk runs once over all samples, where the official code runs it twice (batch statistics).",
+                "code: in the paper and quick profiles the total loss weighs the two classification terms 1 + 1 (mixing "
+                "CE + original CE + intrusion CE), where the official code takes one mean over mixed and original samples "
+                "(1/2 + 1/2) beside the intrusion term (the cpu profile takes the official weighting); the trunk runs once "
+                "over all samples, where the official code runs it twice (batch statistics; the same without BatchNorm, "
+                "as in LeNet-5).",
     "cpu": "Not the paper's network: Table 1's Fashion-MNIST row at a scale a 2-core CPU trains to convergence. "
            "LeNet-5 (the paper's SVHN network; 61,706 parameters) on all 60,000 / 10,000 images, 28x28 padded to 32x32 "
            "with 2 background pixels per side (normalised value -1; a constant border adds nothing to any pair "
@@ -90,7 +92,8 @@ def profile_config(profile: str, dataset: str, method: str, seed: int = 0, **ove
     for one run.
 
     ``overrides`` replace settings (e.g. ``epochs=1``, ``decay=0.1``; None leaves a setting as it is);
-    ``decay`` is dropped for methods other than ``local``. Unknown settings raise ``ValueError``.
+    the settings of one method only (``decay``, ``decay_rule``: ``local``; ``adamixup_weighting``:
+    ``adamixup``) are dropped for the others. Unknown settings raise ``ValueError``.
     """
     check_choice("profile", profile, tuple(PROTOCOLS))
     spec(dataset)
@@ -100,5 +103,7 @@ def profile_config(profile: str, dataset: str, method: str, seed: int = 0, **ove
         raise ValueError(f"unknown training settings {sorted(unknown)}")
     settings.update({k: v for k, v in overrides.items() if v is not None})
     if method != "local":
-        settings["decay"] = None
+        settings["decay"] = settings["decay_rule"] = None
+    if method != "adamixup":
+        settings["adamixup_weighting"] = None
     return TrainConfig(dataset=dataset, method=method, seed=seed, profile=profile, **settings)

@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from localmixup.baselines.adamixup import WEIGHTINGS
+from localmixup.decay import RULES
 from localmixup.mixing import PAIRINGS, LocalMixup
 from localmixup.rng import Source
 from localmixup.paper.data import spec
@@ -28,8 +30,12 @@ class TrainConfig:
     """Everything that defines one run (JSON-serialisable through :meth:`to_dict`).
 
     ``decay`` is the rate of the exponential locality graph ``W = exp(-decay D)`` (D: Euclidean
-    distance between normalised images; ``method="local"`` only); ``alpha`` the parameter of the
-    Beta(alpha, alpha) law of the mixing coefficient lambda (Mixup and Local Mixup). The learning
+    distance between normalised images; ``method="local"`` only); ``decay_rule`` says how it was
+    chosen: None (given), or the rule of :func:`localmixup.decay.auto_decay` that computed it
+    from the training split (see :func:`~localmixup.paper.engine.auto.automatic_decay`).
+    ``alpha`` is the parameter of the Beta(alpha, alpha) law of the mixing coefficient lambda
+    (Mixup and Local Mixup). ``adamixup_weighting`` (``method="adamixup"`` only; None: the
+    module's default) is :class:`~localmixup.baselines.adamixup.AdaMixup`'s ``weighting``. The learning
     rate follows ``schedule`` (see :func:`~localmixup.paper.engine.optim.lr_at`). ``train_size`` /
     ``test_size`` (None = all) take a fixed random subset, the same for every seed and method.
     ``augment`` None means the dataset's default (crop + flip for CIFAR). ``pad`` zero-pads every
@@ -47,6 +53,7 @@ class TrainConfig:
     model_options: dict[str, Any] = field(default_factory=dict)
     graph: str = "exp"
     decay: float | None = None
+    decay_rule: str | None = None
     alpha: float = 1.0
     pairing: str = "permutation"
     lr: float = 0.1
@@ -63,6 +70,7 @@ class TrainConfig:
     augment: bool | None = None
     pad: int = 0
     eval_batch: int = 1000
+    adamixup_weighting: str | None = None
 
     def __post_init__(self) -> None:
         s = spec(self.dataset)
@@ -79,8 +87,14 @@ class TrainConfig:
                 raise ValueError("decay (the rate of the exponential locality graph, a real number in [0, inf)) is "
                                  "needed for method='local'")
             check_real("decay", self.decay, low=0.0, high=math.inf, high_open=True)
-        elif self.decay is not None:
-            raise ValueError(f"decay applies to method='local' only (got method={self.method!r}, decay={self.decay!r})")
+        for name, method in (("decay", "local"), ("decay_rule", "local"), ("adamixup_weighting", "adamixup")):
+            if self.method != method and getattr(self, name) is not None:
+                raise ValueError(f"{name} applies to method={method!r} only (got method={self.method!r}, "
+                                 f"{name}={getattr(self, name)!r})")
+        if self.decay_rule is not None:
+            check_choice("decay_rule", self.decay_rule, RULES)
+        if self.adamixup_weighting is not None:
+            check_choice("adamixup_weighting", self.adamixup_weighting, WEIGHTINGS)
         check_real("alpha", self.alpha, low=0.0, low_open=True, high=math.inf, high_open=True)
         check_choice("pairing", self.pairing, PAIRINGS)
         check_real("lr", self.lr, low=0.0, low_open=True, high=math.inf, high_open=True)

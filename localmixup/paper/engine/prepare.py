@@ -73,7 +73,8 @@ def prepare(config: TrainConfig, device: torch.device | str | None = None, *, do
     generators = {"init": generator(config.seed, "init"), "order": generator(config.seed, "order", device), "mix": mix}
     with seeded_global(generators["init"]):
         if ada:
-            model = AdaMixup(config.model, s.num_classes, s.shape[0], validate=False, **config.model_options)
+            weighting = {} if config.adamixup_weighting is None else {"weighting": config.adamixup_weighting}
+            model = AdaMixup(config.model, s.num_classes, s.shape[0], validate=False, **weighting, **config.model_options)
         else:
             model = build_model(config.model, s.num_classes, s.shape[0], **config.model_options)
     # channels-last on every device: faster on CUDA, and on this project's CPU (DenseNet-BC's step 0.78x,

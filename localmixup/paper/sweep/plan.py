@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from localmixup.paper.data import DATASETS
+from localmixup.paper.engine.automatic_decay import automatic_decay
 from localmixup.paper.engine.config import METHODS, TrainConfig
 from localmixup.paper.engine.record import RunRecord
 from localmixup.paper.engine.stacked import stackable
@@ -50,9 +51,11 @@ def parse_list(name: str, text: str | Sequence[str], choices: Sequence[str]) -> 
 
 
 def make_configs(datasets: str | Sequence[str], methods: str | Sequence[str], seeds: str | Sequence[int], profile: str,
-                 decays: Sequence[float] | None = None, **overrides) -> list[TrainConfig]:
+                 decays: Sequence[float | str] | None = None, **overrides) -> list[TrainConfig]:
     """Every run of a sweep: datasets x methods x seeds (x decays for ``local``; default: the
-    profile's decay rate of the dataset). ``overrides`` as in :func:`~localmixup.paper.recipes.profile_config`."""
+    profile's decay rate of the dataset; ``"auto"``: the automatic rate of the training split,
+    :func:`~localmixup.paper.engine.automatic_decay.automatic_decay`, computed here once).
+    ``overrides`` as in :func:`~localmixup.paper.recipes.profile_config`."""
     datasets = parse_list("dataset", datasets, tuple(DATASETS))
     methods = parse_list("method", methods, METHODS)
     seeds = parse_seeds(seeds)
@@ -60,8 +63,13 @@ def make_configs(datasets: str | Sequence[str], methods: str | Sequence[str], se
     for dataset in datasets:
         for method in methods:
             for decay in (decays or [None]) if method == "local" else [None]:
+                if decay == "auto":
+                    rule = {"decay": automatic_decay(profile_config(profile, dataset, method, **overrides)),
+                            "decay_rule": "nearest_other_class"}
+                else:
+                    rule = {"decay": decay}
                 for seed in seeds:
-                    configs.append(profile_config(profile, dataset, method, seed, **dict(overrides, decay=decay)))
+                    configs.append(profile_config(profile, dataset, method, seed, **overrides, **rule))
     return configs
 
 
@@ -75,22 +83,28 @@ def folder_tag(config: TrainConfig, stack: int = 1) -> str:
     """``quick`` or ``paper`` for runs of that profile as defined; ``<profile>-custom-<hash>`` for runs
     with overridden settings (other than decay and seed), so they never mix into a profile's table;
     ``-stacked`` appended for runs trained in a stack (:func:`~.trained_stacked`)."""
-    reference = profile_config(config.profile, config.dataset, config.method, config.seed, decay=config.decay) \
+    reference = profile_config(config.profile, config.dataset, config.method, config.seed, decay=config.decay,
+                               decay_rule=config.decay_rule) \
         if config.profile in PROTOCOLS else None
     if reference is not None and reference.to_dict() == config.to_dict():
         tag = config.profile
     else:
         d = config.to_dict()
-        for key in ("seed", "method", "decay"):
+        for key in ("seed", "method", "decay", "decay_rule"):
             d.pop(key)
         tag = f"{config.profile}-custom-{hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]}"
     return tag + ("-stacked" if trained_stacked(config, stack) else "")
 
 
 def record_name(config: TrainConfig) -> str:
-    """``baseline-seed3.json``, ``mixup-seed3.json``, ``local-decay0.0005-seed3.json``."""
-    decay = f"-decay{config.decay:g}" if config.method == "local" else ""
-    return f"{config.method}{decay}-seed{config.seed}.json"
+    """``baseline-seed3.json``, ``mixup-seed3.json``, ``local-decay0.0005-seed3.json``, and for an
+    automatic rate ``local-auto-seed3.json`` (rule ``nearest_other_class``) or ``local-auto-<rule>-seed3.json``."""
+    if config.method != "local":
+        return f"{config.method}-seed{config.seed}.json"
+    if config.decay_rule is None:
+        return f"local-decay{config.decay:g}-seed{config.seed}.json"
+    rule = "" if config.decay_rule == "nearest_other_class" else f"-{config.decay_rule}"
+    return f"local-auto{rule}-seed{config.seed}.json"
 
 
 def record_path(config: TrainConfig, stack: int = 1) -> Path:
