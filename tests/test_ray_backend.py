@@ -8,8 +8,10 @@ the processes it started (found through that temp dir and their descendants), ne
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -26,7 +28,8 @@ import pytest
 pytest.importorskip("ray", reason="Ray is not installed (optional extra: pip install 'localmixup[ray]')")
 
 from localmixup.paper.records import read_record  # noqa: E402
-from localmixup.paper.sweep.images import check_backend, make_configs, record_path, run_sweep  # noqa: E402
+from localmixup.paper.sweep.images import check_backend, run_sweep  # noqa: E402
+from localmixup.paper.sweep.plan import make_configs, record_path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RAY = Path(sys.executable).parent / "ray"
@@ -109,7 +112,9 @@ def cluster():
     temp_dir = tempfile.mkdtemp(prefix="lmr", dir="/tmp")  # short: Unix socket paths must stay < 108 chars
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env.update(LOCALMIXUP_DATA=str(ROOT / "data"), PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0")
+    # RAY_AUTH_MODE: whatever ~/.ray/auth_token holds, the head node must not turn token authentication on by
+    # itself (it does when that file exists), or the worker node, which does not, cannot join
+    env.update(LOCALMIXUP_DATA=str(ROOT / "data"), PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
     common = ["--num-cpus", "1", "--num-gpus", "0", "--object-store-memory", str(80 * 2**20), "--disable-usage-stats"]
     address = f"127.0.0.1:{port}"
     try:
@@ -168,7 +173,7 @@ def local_reference(tmp_path_factory):
 def test_same_records_as_local_backend(cluster, local_reference, tmp_path, monkeypatch):
     configs, reference = local_reference
     monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))
-    paths = run_sweep(configs, progress=False, device="cpu", backend="ray", address=cluster.address)
+    paths = run_sweep(configs, progress=False, device="cpu", backend="ray", address=cluster.address).paths
     assert paths == [record_path(c) for c in configs] and all(p.is_file() for p in paths)
     got = _records(tmp_path)
     assert sorted(got) == sorted(reference) and len(got) == 6
@@ -178,7 +183,7 @@ def test_same_records_as_local_backend(cluster, local_reference, tmp_path, monke
     assert not [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".json"]
     # resuming: nothing left to train, nothing rewritten (and no cluster needed)
     stamps = {p: p.stat().st_mtime_ns for p in paths}
-    assert run_sweep(configs, progress=False, device="cpu", backend="ray", address="127.0.0.1:1") == paths
+    assert run_sweep(configs, progress=False, device="cpu", backend="ray", address="127.0.0.1:1").paths == paths
     assert {p: p.stat().st_mtime_ns for p in paths} == stamps
 
 
@@ -204,12 +209,13 @@ def test_cluster_too_small_for_the_thread_count(cluster, tmp_path, monkeypatch):
 def test_a_run_that_raises_is_recorded_as_failed(cluster, tmp_path, monkeypatch):
     monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))
     good = make_configs("fashion_mnist", "baseline", "0", "quick", **TINY)
-    bad = make_configs("fashion_mnist", "baseline", "5", "quick", **dict(TINY, train_size=16))  # 16 images < batch 32
+    # a configuration is checked when built; this one fails when its network is built, in the worker
+    bad = make_configs("fashion_mnist", "baseline", "5", "quick", **dict(TINY, model_options={"blocks": [2, 2, 2, 2], "growth": -1}))
     run_sweep(bad + good, progress=False, device="cpu", backend="ray", address=cluster.address)
     failed, ok = read_record(record_path(bad[0])), read_record(record_path(good[0]))
     assert ok["status"] == "ok" and math.isfinite(ok["final_test_error_pct"])
     assert failed["status"] == "failed" and failed["final_test_error_pct"] is None and failed["epochs"] == []
-    assert failed["error"].startswith("ValueError: batch_size=32 is larger than the 16 training images")
+    assert failed["error"].startswith("RuntimeError: Trying to create tensor with negative dimension")
     assert "Traceback" in failed["traceback"] and failed["config"] == bad[0].to_dict()
     assert len(list(tmp_path.rglob("*.json"))) == 2
 
@@ -335,12 +341,120 @@ def test_cli_bad_input_one_line_errors(tmp_path):
     env = dict(os.environ, LOCALMIXUP_RESULTS=str(tmp_path / "results"), PYTHONPATH=str(ROOT))
     base = [sys.executable, "-m", "localmixup", "sweep", "--dataset", "fashion_mnist", "--methods", "baseline",
             "--epochs", "1", "--train-size", "64", "--test-size", "32", "--no-progress"]
-    for args, needle in [(["--backend", "spark"], "backend must be one of 'local', 'ray', got 'spark'"),
-                         (["--backend", "ray", "--gpus-per-run", "0"], "gpus_per_run must be a fraction in (0, 1]"),
-                         (["--backend", "ray", "--gpus-per-run", "1.5"], "gpus_per_run must be a fraction in (0, 1]"),
-                         (["--gpus-per-run", "0.5"], "gpus_per_run applies to backend='ray' only"),
-                         (["--backend", "ray", "--address", f"127.0.0.1:{_free_port()}"], "cannot reach a Ray cluster at")]:
+    for args, needle, code in [
+            (["--backend", "spark"], "backend must be one of 'local', 'ray', got 'spark'", 1),
+            (["--backend", "ray", "--gpus-per-run", "0"], "argument --gpus-per-run: must be a real number in (0, inf)", 2),
+            (["--backend", "ray", "--gpus-per-run", "1.5"], "gpus_per_run must be a fraction in (0, 1]", 1),
+            (["--gpus-per-run", "0.5"], "gpus_per_run applies to backend='ray' only", 1),
+            (["--backend", "ray", "--address", "localhost"], "address must be 'auto', 'local', 'HOST:PORT'", 1),
+            (["--backend", "ray", "--address", f"127.0.0.1:{_free_port()}"], "cannot reach a Ray cluster at", 1)]:
         result = subprocess.run([*base, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-        assert result.returncode == 1 and needle in result.stderr, (args, result.stderr)
+        assert result.returncode == code and needle in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "results").exists()
+
+
+# --- Ray on this machine alone: loopback only, a private token ----------------------------------
+
+LOCAL_DRIVER = """
+import sys
+import ray
+from localmixup.paper.sweep.ray_backend import connect
+
+assert connect(None)
+print(ray.get(ray.remote(lambda: 1).remote()), flush=True)  # a worker process is up too
+sys.stdin.read()  # the test looks at the sockets, then closes stdin
+ray.shutdown()
+"""
+
+
+def _descendants(pid: int) -> set[int]:
+    table, found = _processes(), {pid}
+    while more := {p for p, (ppid, _) in table.items() if ppid in found} - found:
+        found |= more
+    return found
+
+
+def _listening(pids: set[int]) -> list[tuple[int, ipaddress.IPv4Address | ipaddress.IPv6Address, int]]:
+    """(pid, address, port) of every TCP socket listening in one of ``pids`` (from /proc)."""
+    owner = {}
+    for pid in pids:
+        try:
+            links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+        except OSError:
+            continue
+        owner.update({link[len("socket:["):-1]: pid for link in links if link.startswith("socket:[")})
+    found = []
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in owner:  # 0A: LISTEN
+                address, port = fields[1].split(":")
+                raw = b"".join(bytes.fromhex(address[i:i + 8])[::-1] for i in range(0, len(address), 8))
+                found.append((owner[fields[9]], ipaddress.ip_address(raw), int(port, 16)))
+    return found
+
+
+def _loopback(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def test_ray_on_this_machine_listens_on_loopback_only_and_keeps_its_token_private(tmp_path):
+    temp_dir = tempfile.mkdtemp(prefix="lmr", dir="/tmp")  # short: Unix socket paths must stay < 108 chars
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update(HOME=str(tmp_path), RAY_ADDRESS="local", RAY_TMPDIR=temp_dir, RAY_USAGE_STATS_ENABLED="0",
+               PYTHONPATH=str(ROOT))
+    driver = subprocess.Popen([sys.executable, "-c", LOCAL_DRIVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        if driver.stdout.readline().strip() != "1":
+            driver.kill()
+            pytest.fail(f"the driver did not start Ray: {driver.communicate(timeout=30)[1]}")
+        sockets = _listening(_descendants(driver.pid))
+        names = {pid: cmd.split(b"\0")[0].decode(errors="replace") for pid, (_, cmd) in _processes().items()}
+    finally:
+        driver.stdin.close()
+        driver.wait(timeout=120)
+        left = _stop(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    assert driver.returncode == 0 and not left
+    assert len(sockets) >= 3, sockets  # at least the GCS, the raylet and the driver listen
+    exposed = [(names.get(pid, pid), str(ip), port) for pid, ip, port in sockets if not _loopback(ip)]
+    assert not exposed, f"listening beyond 127.0.0.1: {exposed}"
+    token = tmp_path / ".ray" / "auth_token"
+    assert token.stat().st_mode & 0o777 == 0o600 and re.fullmatch(r"[0-9a-f]{64}", token.read_text())
+    assert (tmp_path / ".ray").stat().st_mode & 0o077 == 0
+
+
+def test_an_open_token_is_made_private_and_others_are_left_alone(tmp_path, monkeypatch, capsys):
+    from localmixup.paper.sweep.ray_backend import protect_token
+
+    for name in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    token = tmp_path / ".ray" / "auth_token"
+    token.parent.mkdir()
+    token.write_text("abc")
+    token.chmod(0o644)
+    assert protect_token(create=True) == token and token.stat().st_mode & 0o777 == 0o600 and token.read_text() == "abc"
+    assert f"made Ray's token {token} readable by you only" in capsys.readouterr().err
+    token.unlink()
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # no token authentication: nothing to create
+    assert protect_token(create=True) is None and not token.exists()
+    monkeypatch.delenv("RAY_AUTH_MODE")
+    elsewhere = tmp_path / "token"
+    elsewhere.write_text("def")
+    elsewhere.chmod(0o640)
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(elsewhere))
+    assert protect_token(create=False) == elsewhere and elsewhere.stat().st_mode & 0o777 == 0o600
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "x" * 64)  # the token is in the environment: no file is touched
+    elsewhere.chmod(0o644)
+    assert protect_token(create=True) is None and elsewhere.stat().st_mode & 0o777 == 0o644
+
+
+def test_address_local_is_accepted():
+    from localmixup.paper.sweep.ray_backend import parse_address, starts_local
+
+    assert parse_address("local") is None and starts_local("local") and not starts_local("auto")
+    assert not starts_local("127.0.0.1:6379") and check_backend("ray", "local") is None

@@ -17,7 +17,7 @@ import torch
 
 from localmixup.paper.engine.optim import SGD
 from localmixup.paper.engine.record import RunRecord
-from localmixup.paper.records import atomic_write
+from localmixup.paper.records import atomic_write, read_checkpoint
 from localmixup.rng import Streams
 
 CHECKPOINT_VERSION = 2
@@ -45,7 +45,7 @@ class Checkpoint:
         """The saved state, or None if there is none."""
         if self.path is None or not self.path.is_file():
             return None
-        state = torch.load(self.path, map_location="cpu", weights_only=True)
+        state = read_checkpoint(self.path)  # a damaged file: an error naming it (CorruptFile)
         if state.get("version") != CHECKPOINT_VERSION or state.get("identity") != self.identity:
             raise ValueError(f"{self.path} holds the checkpoint of another run (or of another version of "
                              f"localmixup); delete it to train this run from the start")

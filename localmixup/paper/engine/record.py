@@ -1,8 +1,9 @@
 """The record of one run: :class:`RunRecord`, the one type every trainer and executor writes.
 
-Units: errors in percent (``*_pct``, in [0, 100]), times in seconds, memory in bytes. A record is
-strict JSON (:meth:`RunRecord.to_dict`): a loss that turned NaN or infinite is stored as null,
-and the run is marked ``failed`` with the reason in ``error``.
+Units: errors in percent (``*_pct``, in [0, 100]), times in seconds, memory in bytes. A loss that
+turned NaN or infinite stays what it was (:func:`~localmixup.paper.records.write_record` writes it
+as strict JSON and :func:`~localmixup.paper.records.read_record` restores it), and the run is
+marked ``failed`` with the reason in ``error``.
 """
 
 from __future__ import annotations
@@ -15,17 +16,13 @@ from typing import Any
 STATUSES = ("ok", "failed")
 
 
-def _finite_or_none(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
-
-
 @dataclass
 class EpochRecord:
     """One epoch of a run.
 
     Attributes:
         epoch: 1-based number of the epoch.
-        train_loss: mean training loss over the epoch's steps (nats); None if it was not finite.
+        train_loss: mean training loss over the epoch's steps (nats), NaN or infinite where the run failed.
         test_error_pct: test error at the end of the epoch, percent; None if the run failed there.
         lr: learning rate during the epoch.
         seconds: wall-clock time of the epoch's training and evaluation.
@@ -33,7 +30,7 @@ class EpochRecord:
     """
 
     epoch: int
-    train_loss: float | None
+    train_loss: float
     test_error_pct: float | None
     lr: float
     seconds: float
@@ -41,7 +38,7 @@ class EpochRecord:
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in dataclasses.asdict(self).items() if k != "stats"}
-        return {**d, **{k: _finite_or_none(v) for k, v in self.stats.items()}}
+        return {**d, **self.stats}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "EpochRecord":
@@ -108,8 +105,7 @@ class RunRecord:
         """Append epoch ``epoch`` (0-based); a non-finite training loss marks the run failed there.
         Returns whether the run goes on."""
         ok = math.isfinite(train_loss)
-        self.epochs.append(EpochRecord(epoch + 1, _finite_or_none(train_loss), test_error_pct if ok else None, lr,
-                                       seconds, stats))
+        self.epochs.append(EpochRecord(epoch + 1, train_loss, test_error_pct if ok else None, lr, seconds, stats))
         if not ok:
             self.fail(f"the mean training loss of epoch {epoch + 1} is {train_loss} (not finite)", epoch + 1)
         return ok
@@ -127,7 +123,7 @@ class RunRecord:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """The record as strict JSON values (no NaN or infinity)."""
+        """The record as JSON values (see the module's docstring for non-finite losses)."""
         d = dataclasses.asdict(self)
         d["epochs"] = [e.to_dict() for e in self.epochs]
         return d

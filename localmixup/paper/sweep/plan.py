@@ -22,7 +22,7 @@ from localmixup.paper.engine.config import METHODS, TrainConfig
 from localmixup.paper.engine.record import RunRecord
 from localmixup.paper.engine.stacked import stackable
 from localmixup.paper.recipes import PROTOCOLS, profile_config
-from localmixup.paper.records import read_record, results_dir
+from localmixup.paper.records import RUN_FIELDS, CorruptFile, read_record, results_dir
 from localmixup.validation import check_choice, check_integer
 
 
@@ -140,7 +140,9 @@ def pending(configs: Iterable[TrainConfig], stack: int = 1, threads: int | None 
             todo.append(c)
             continue
         try:
-            recorded = RunRecord.from_dict(read_record(path))
+            recorded = RunRecord.from_dict(read_record(path, RUN_FIELDS))  # a corrupt file: CorruptFile, naming it
+        except CorruptFile:
+            raise
         except ValueError as error:
             raise ValueError(f"{path} is not a run record ({error}); move it away to train this run") from None
         wanted = json.loads(json.dumps(c.to_dict()))
@@ -161,22 +163,22 @@ def pending(configs: Iterable[TrainConfig], stack: int = 1, threads: int | None 
 
 def check_writable(files: Iterable[Path]) -> None:
     """Check, before anything trains, that every file of ``files`` (records, checkpoints) can be
-    written: its folder exists or can be created, and a file can be created in it; the path itself
-    is not a folder. Raises ``ValueError`` naming the path and what is wrong. Creates the folders."""
+    written: the nearest existing folder on its path is a folder in which a file can be created
+    (so the missing ones can be made), and the path itself is not a folder. Raises ``ValueError``
+    naming the path and what is wrong. Leaves nothing behind (a probe file is created and removed)."""
     files = list(dict.fromkeys(Path(f) for f in files))
     for folder in dict.fromkeys(f.parent for f in files):
-        blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
-        if blocking is not None:
-            raise ValueError(f"{blocking} is a file, but records and checkpoints must be written in {folder}: "
+        existing = next(p for p in (folder, *folder.parents) if p.exists())
+        if not existing.is_dir():
+            raise ValueError(f"{existing} is a file, but records and checkpoints must be written in {folder}: "
                              "move it away, or choose another results folder ($LOCALMIXUP_RESULTS)")
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test-", suffix=".tmp")
+            fd, probe = tempfile.mkstemp(dir=existing, prefix=".write-test-", suffix=".tmp")
             os.close(fd)
             os.unlink(probe)
         except OSError as error:
-            raise ValueError(f"cannot write in {folder} ({error.strerror or error}): records and checkpoints go "
-                             "there; make it writable, or choose another results folder ($LOCALMIXUP_RESULTS)") from None
+            raise ValueError(f"cannot write in {existing} ({error.strerror or error}): records and checkpoints go "
+                             f"to {folder}; make it writable, or choose another results folder ($LOCALMIXUP_RESULTS)") from None
     for f in files:
         if f.is_dir():
             raise ValueError(f"{f} is a folder, but the sweep must write a file there: move it away")
