@@ -32,7 +32,7 @@ class TrainConfig:
     ``decay`` is the rate of the exponential locality graph ``W = exp(-decay D)`` (D: Euclidean
     distance between normalised images; ``method="local"`` only); ``decay_rule`` says how it was
     chosen: None (given), or the rule of :func:`localmixup.decay.auto_decay` that computed it
-    from the training split (see :func:`~localmixup.paper.engine.auto.automatic_decay`).
+    from the training split (see :func:`~localmixup.paper.engine.automatic_decay.automatic_decay`).
     ``alpha`` is the parameter of the Beta(alpha, alpha) law of the mixing coefficient lambda
     (Mixup and Local Mixup). ``adamixup_weighting`` (``method="adamixup"`` only; None: the
     module's default) is :class:`~localmixup.baselines.adamixup.AdaMixup`'s ``weighting``. The learning

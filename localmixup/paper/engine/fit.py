@@ -42,7 +42,6 @@ Batches = Sequence[tuple[torch.Tensor, torch.Tensor]]
 class _Trainee(NamedTuple):
     """What the loop needs of its runs, whether one alone or R stacked."""
 
-    model: Any  # a module, or a StackedModels
     optimizer: SGD
     state: list[torch.Tensor]  # every tensor a step modifies
     generators: list[torch.Generator | Streams]  # every random source the training draws from
@@ -70,7 +69,7 @@ def _alone(run: Prepared, config: TrainConfig, fast: bool, device: torch.device)
     else:
         def step(batches: Batches, totals: dict[str, torch.Tensor]) -> torch.Tensor:
             return eager_step(model, optimizer, *batches[0], mixer)
-    return _Trainee(model, optimizer, [*model.parameters(), *model.buffers()], run.training_generators, step,
+    return _Trainee(optimizer, [*model.parameters(), *model.buffers()], run.training_generators, step,
                     lambda: [test_error(model, run.test)])
 
 
@@ -116,7 +115,7 @@ def _stacked(runs: Sequence[Prepared], configs: Sequence[TrainConfig], fast: boo
         batch = mix(batches)
         return optimiser_step(loss_of, optimizer, batch) if captured is None else captured(batch)
 
-    return _Trainee(stack, optimizer, stack.state(), [run.generators["order"] for run in runs] + sources, step,
+    return _Trainee(optimizer, stack.state(), [run.generators["order"] for run in runs] + sources, step,
                     lambda: test_error(stack, test, shared=True))
 
 

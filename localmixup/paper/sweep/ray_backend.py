@@ -296,7 +296,7 @@ def run_ray(todo: Sequence[TrainConfig], *, address: str | None = None, gpus_per
     """Train ``todo`` as Ray tasks; write each record on this process as its task finishes.
 
     Args:
-        todo: the pending runs (see :func:`localmixup.paper.sweep.images.pending`).
+        todo: the pending runs (see :func:`localmixup.paper.sweep.plan.pending`).
         address: see :func:`~.connect`.
         gpus_per_run: GPUs reserved per run (a fraction lets runs share a GPU); None or 0: CPU only.
         cpus_per_run: CPU slots reserved per run, and its torch threads (default: see
