@@ -15,5 +15,5 @@ def interrupt_at_call(monkeypatch, module, name, number):
 
 
 def trajectory(record):
-    """(epoch, train loss, test error, lr) of every epoch of a record."""
-    return [(e["epoch"], e["train_loss"], e["test_error_pct"], e["lr"]) for e in record["epochs"]]
+    """(epoch, train loss, test error, lr) of every epoch of a RunRecord."""
+    return [(e.epoch, e.train_loss, e.test_error_pct, e.lr) for e in record.epochs]

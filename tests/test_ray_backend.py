@@ -28,7 +28,8 @@ import pytest
 pytest.importorskip("ray", reason="Ray is not installed (optional extra: pip install 'localmixup[ray]')")
 
 from localmixup.paper.records import read_record  # noqa: E402
-from localmixup.paper.sweep.images import check_backend, make_configs, record_path, run_sweep  # noqa: E402
+from localmixup.paper.sweep.images import check_backend, run_sweep  # noqa: E402
+from localmixup.paper.sweep.plan import make_configs, record_path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RAY = Path(sys.executable).parent / "ray"
@@ -172,7 +173,7 @@ def local_reference(tmp_path_factory):
 def test_same_records_as_local_backend(cluster, local_reference, tmp_path, monkeypatch):
     configs, reference = local_reference
     monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))
-    paths = run_sweep(configs, progress=False, device="cpu", backend="ray", address=cluster.address)
+    paths = run_sweep(configs, progress=False, device="cpu", backend="ray", address=cluster.address).paths
     assert paths == [record_path(c) for c in configs] and all(p.is_file() for p in paths)
     got = _records(tmp_path)
     assert sorted(got) == sorted(reference) and len(got) == 6
@@ -182,7 +183,7 @@ def test_same_records_as_local_backend(cluster, local_reference, tmp_path, monke
     assert not [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".json"]
     # resuming: nothing left to train, nothing rewritten (and no cluster needed)
     stamps = {p: p.stat().st_mtime_ns for p in paths}
-    assert run_sweep(configs, progress=False, device="cpu", backend="ray", address="127.0.0.1:1") == paths
+    assert run_sweep(configs, progress=False, device="cpu", backend="ray", address="127.0.0.1:1").paths == paths
     assert {p: p.stat().st_mtime_ns for p in paths} == stamps
 
 
@@ -208,12 +209,13 @@ def test_cluster_too_small_for_the_thread_count(cluster, tmp_path, monkeypatch):
 def test_a_run_that_raises_is_recorded_as_failed(cluster, tmp_path, monkeypatch):
     monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))
     good = make_configs("fashion_mnist", "baseline", "0", "quick", **TINY)
-    bad = make_configs("fashion_mnist", "baseline", "5", "quick", **dict(TINY, train_size=16))  # 16 images < batch 32
+    # a configuration is checked when built; this one fails when its network is built, in the worker
+    bad = make_configs("fashion_mnist", "baseline", "5", "quick", **dict(TINY, model_options={"blocks": [2, 2, 2, 2], "growth": -1}))
     run_sweep(bad + good, progress=False, device="cpu", backend="ray", address=cluster.address)
     failed, ok = read_record(record_path(bad[0])), read_record(record_path(good[0]))
     assert ok["status"] == "ok" and math.isfinite(ok["final_test_error_pct"])
     assert failed["status"] == "failed" and failed["final_test_error_pct"] is None and failed["epochs"] == []
-    assert failed["error"].startswith("ValueError: batch_size=32 is larger than the 16 training images")
+    assert failed["error"].startswith("RuntimeError: Trying to create tensor with negative dimension")
     assert "Traceback" in failed["traceback"] and failed["config"] == bad[0].to_dict()
     assert len(list(tmp_path.rglob("*.json"))) == 2
 

@@ -13,7 +13,7 @@ import pytest
 
 from localmixup.paper.report import PAPER_TABLE1, confidence_interval, format_table1, table1
 from localmixup.paper.records import read_record, write_record
-from localmixup.paper.sweep.images import folder_tag, make_configs, parse_seeds, pending, record_path
+from localmixup.paper.sweep.plan import folder_tag, make_configs, parse_seeds, pending, record_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,7 +28,7 @@ def test_parse_seeds():
 
 
 def test_make_configs_and_bad_names():
-    configs = make_configs("fashion_mnist", "baseline,mixup,local", "0-1", "quick", alphas=[0.1, 1.0])
+    configs = make_configs("fashion_mnist", "baseline,mixup,local", "0-1", "quick", decays=[0.1, 1.0])
     assert len(configs) == 2 + 2 + 4
     with pytest.raises(ValueError, match="method"):
         make_configs("fashion_mnist", "baseline,cutmix", "0", "quick")
@@ -41,15 +41,15 @@ def test_make_configs_and_bad_names():
 def test_folders_keep_profiles_and_overrides_apart(tmp_path, monkeypatch):
     monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))
     quick = make_configs("fashion_mnist", "local", "0", "quick")[0]
-    other_alpha = make_configs("fashion_mnist", "local", "0", "quick", alphas=[0.5])[0]
+    other_decay = make_configs("fashion_mnist", "local", "0", "quick", decays=[0.5])[0]
     shorter = make_configs("fashion_mnist", "local", "0", "quick", epochs=1)[0]
     paper = make_configs("fashion_mnist", "local", "0", "paper")[0]
-    assert folder_tag(quick) == folder_tag(other_alpha) == "quick" and folder_tag(paper) == "paper"
+    assert folder_tag(quick) == folder_tag(other_decay) == "quick" and folder_tag(paper) == "paper"
     assert folder_tag(shorter).startswith("quick-custom-")
-    assert record_path(quick) != record_path(other_alpha)
-    assert record_path(quick) == tmp_path / "table1" / "quick" / "fashion_mnist" / "local-alpha0.0005-seed0.json"
+    assert record_path(quick) != record_path(other_decay)
+    assert record_path(quick) == tmp_path / "table1" / "quick" / "fashion_mnist" / "local-decay0.0005-seed0.json"
     write_record(record_path(quick), {"config": quick.to_dict(), "status": "ok"})
-    assert pending([quick, other_alpha, other_alpha]) == [other_alpha]
+    assert pending([quick, other_decay, other_decay]) == [other_decay]
 
 
 def test_confidence_interval_formula():
@@ -59,8 +59,8 @@ def test_confidence_interval_formula():
     assert math.isnan(confidence_interval([1.0])[1]) and confidence_interval([])[2] == 0
 
 
-def _fake(dataset, method, seed, error, status="ok", alpha=None):
-    return {"config": {"dataset": dataset, "method": method, "seed": seed, "alpha": alpha}, "status": status,
+def _fake(dataset, method, seed, error, status="ok", decay=None):
+    return {"config": {"dataset": dataset, "method": method, "seed": seed, "decay": decay}, "status": status,
             "final_test_error_pct": error if status == "ok" else None, "epochs": []}
 
 
@@ -72,7 +72,7 @@ def test_table1_aggregation_marks_and_notes(tmp_path, monkeypatch):
     for seed, e in enumerate([9.0, 9.2]):
         write_record(folder / f"mixup-seed{seed}.json", _fake("fashion_mnist", "mixup", seed, e))
     write_record(folder / "mixup-seed2.json", _fake("fashion_mnist", "mixup", 2, None, status="failed"))
-    write_record(folder / "local-alpha0.5-seed0.json", _fake("fashion_mnist", "local", 0, 1.0, alpha=0.5))  # ablation, not in table
+    write_record(folder / "local-decay0.5-seed0.json", _fake("fashion_mnist", "local", 0, 1.0, decay=0.5))  # ablation, not in table
     t = table1("paper", ["fashion_mnist", "cifar10"], unavailable={"cifar10": "dataset 'cifar10' is absent"}).set_index(["dataset", "method"])
     base = t.loc[("fashion_mnist", "baseline")]
     assert base.runs == 3 and base["mean"] == pytest.approx(6.2) and not base.outside
@@ -140,7 +140,6 @@ def test_cli_errors_are_one_line(tmp_path):
 
 def test_pending_refuses_a_record_made_with_another_configuration(tmp_path, monkeypatch):
     import localmixup.paper as lp
-    from localmixup.paper.sweep.images import make_configs, pending, record_path
 
     monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))
     config = make_configs(["fashion_mnist"], ["mixup"], "0", "quick")[0]
@@ -197,3 +196,191 @@ def test_a_killed_run_resumes_from_its_checkpoint(tmp_path):
     assert [(e["train_loss"], e["test_error_pct"]) for e in resumed["epochs"]] == \
         [(e["train_loss"], e["test_error_pct"]) for e in whole["epochs"]]
     assert not [p for p in (tmp_path / "killed").rglob("*") if p.is_file() and p.suffix != ".json"]  # checkpoint gone
+
+
+# --- issue 14: nothing found after the fact, nothing silent, no orphaned workers -----------------
+
+def _sweep_command(*args):
+    return [sys.executable, "-m", "localmixup", "sweep", "--dataset", "fashion_mnist", "--profile", "quick",
+            "--device", "cpu", "--no-progress", *args]
+
+
+def _unprivileged(check):
+    """``check()``'s ValueError message (None if it passed), run as user nobody when this process is root
+    (root writes in read-only folders; a user does not)."""
+    if os.geteuid() != 0:
+        try:
+            check()
+        except ValueError as error:
+            return str(error)
+        return None
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        os.close(read)
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            check()
+            message = b"passed"
+        except ValueError as error:
+            message = str(error).encode()
+        except BaseException as error:  # noqa: BLE001
+            message = f"unexpected {type(error).__name__}: {error}".encode()
+        os.write(write, message)
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        message = pipe.read().decode()
+    os.waitpid(child, 0)
+    assert not message.startswith("unexpected"), message
+    return None if message == "passed" else message
+
+
+def test_a_sweep_checks_every_output_path_before_it_trains(tmp_path, monkeypatch):
+    """Issue 14 (1): a read-only folder, a results path that is a file, a record path that is a
+    folder: each is named, with what is wrong, before any run trains."""
+    import tempfile
+
+    import localmixup.paper.sweep.images as images
+    from localmixup.paper.sweep.images import run_sweep
+    from localmixup.paper.sweep.plan import check_writable
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a run trained before the output paths were checked")
+
+    monkeypatch.setattr(images, "fit", no_training)
+    configs = make_configs("fashion_mnist", "baseline,mixup", "0", "quick", epochs=1, train_size=64, test_size=64,
+                           batch_size=32)
+
+    monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path / "file"))
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(ValueError, match=rf"{tmp_path / 'file'} is a file, but records and checkpoints must be written"):
+        run_sweep(configs, device="cpu", progress=False)
+
+    monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path / "results"))
+    blocked = record_path(configs[1])
+    blocked.mkdir(parents=True)
+    with pytest.raises(ValueError, match=rf"{blocked} is a folder, but the sweep must write a file there"):
+        run_sweep(configs, device="cpu", progress=False)
+    checkpoint = record_path(configs[0]).parent / ".checkpoints" / "mixup-seed0.pt"
+    checkpoint.mkdir(parents=True)
+    blocked.rmdir()
+    with pytest.raises(ValueError, match=rf"{checkpoint} is a folder"):
+        run_sweep(configs, device="cpu", progress=False)
+
+    shared = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        (shared / "open").mkdir(mode=0o777)
+        (shared / "open").chmod(0o777)
+        (shared / "locked").mkdir()
+        shared.chmod(0o755)
+        (shared / "locked").chmod(0o555)
+        assert _unprivileged(lambda: check_writable([shared / "open" / "results" / "a.json"])) is None
+        message = _unprivileged(lambda: check_writable([shared / "locked" / "results" / "a.json"]))
+        assert message is not None and f"cannot write in {shared / 'locked'} " in message
+        assert "Permission denied" in message
+    finally:
+        (shared / "locked").chmod(0o755)
+        import shutil
+
+        shutil.rmtree(shared)
+
+
+def test_cpu_records_of_another_thread_count_are_refused(tmp_path, monkeypatch):
+    from localmixup.paper.engine.record import RunRecord
+
+    monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))
+    config = make_configs("fashion_mnist", "mixup", "0", "quick")[0]
+    write_record(record_path(config), RunRecord(config.to_dict(), threads=2).to_dict())
+    assert pending([config], threads=2) == [] and pending([config]) == []
+    with pytest.raises(ValueError, match="trained on a CPU with 2 torch thread.*this sweep trains with 1.*threads=2"):
+        pending([config], threads=1)
+
+
+def test_a_sweep_whose_runs_failed_exits_non_zero_and_says_where(tmp_path):
+    """Issue 14 (6): failed runs (a diverging learning rate) are recorded, counted and named, and the
+    sweep's exit status says so; a learning rate that is not a finite number is refused up front."""
+    env = dict(os.environ, LOCALMIXUP_RESULTS=str(tmp_path), PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    common = ["--methods", "baseline,mixup", "--seeds", "0", "--epochs", "1", "--train-size", "64", "--test-size", "64",
+              "--batch-size", "32"]
+    done = subprocess.run(_sweep_command(*common, "--lr", "1e30"), cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 1, done.stderr
+    folder = next(tmp_path.rglob("baseline-seed0.json")).parent
+    assert f"2 of 2 run(s) failed" in done.stderr and str(folder) in done.stderr and "Traceback" not in done.stderr
+    for name in ("baseline-seed0.json", "mixup-seed0.json"):
+        record = json.loads((folder / name).read_text(), parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+        assert record["status"] == "failed" and "not finite" in record["error"]
+    again = subprocess.run(_sweep_command(*common, "--lr", "1e30"), cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 1 and "0 to train" in again.stdout and "2 of 2 run(s) failed" in again.stderr
+    refused = subprocess.run(_sweep_command(*common, "--lr", "inf"), cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=120)
+    assert refused.returncode != 0 and "lr" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def _children(pid):
+    """Process ids whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; only its parent's reaping is left
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_killing_a_jobs_2_sweep_kills_its_workers(tmp_path):
+    """Issue 14 (4): SIGKILL a --jobs 2 sweep's parent while both workers train: no worker survives it,
+    and no partial record is left."""
+    env = dict(os.environ, LOCALMIXUP_RESULTS=str(tmp_path), PYTHONPATH=str(ROOT))
+    command = _sweep_command("--methods", "baseline,mixup", "--seeds", "0", "--epochs", "200", "--train-size", "128",
+                             "--test-size", "64", "--batch-size", "32", "--jobs", "2", "--checkpoint-every", "0")
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and process.poll() is None and len(list(tmp_path.rglob("*.pt"))) < 2:
+            time.sleep(0.1)  # each worker saves a checkpoint after its first epoch: both are training
+        assert process.poll() is None, process.stderr.read().decode()
+        workers = _children(process.pid)
+        assert len(workers) >= 2, workers
+    finally:
+        process.kill()
+        process.wait()
+    deadline = time.time() + 15
+    while time.time() < deadline and any(map(_alive, workers)):
+        time.sleep(0.1)
+    survivors = [w for w in workers if _alive(w)]
+    for w in survivors:  # do not leave them running, whatever the outcome
+        os.kill(w, signal.SIGKILL)
+    assert not survivors, f"workers {survivors} outlived their parent"
+    assert not list(tmp_path.rglob("*.json"))  # no run finished: no record, and in particular no partial one
+
+
+def test_the_automatic_decay_is_computed_once_from_the_training_split(tmp_path, monkeypatch):
+    from localmixup.decay import auto_decay
+    from localmixup.paper.data import DeviceLoader, load_arrays, spec, subset
+
+    monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))
+    configs = make_configs("fashion_mnist", "local", "0-1", "quick", decays=[0.05, "auto"], train_size=600)
+    fixed, auto = configs[:2], configs[2:]
+    assert [c.decay for c in fixed] == [0.05, 0.05] and all(c.decay_rule is None for c in fixed)
+    s = spec("fashion_mnist")
+    arrays = load_arrays("fashion_mnist")
+    x, y = subset(arrays.x_train, arrays.y_train, 600)
+    expected = auto_decay(DeviceLoader(x, y, 1, mean=s.mean, std=s.std).normalise(x), y)
+    assert [c.decay for c in auto] == [expected, expected] and all(c.decay_rule == "nearest_other_class" for c in auto)
+    assert [record_path(c).name for c in auto] == ["local-auto-seed0.json", "local-auto-seed1.json"]
+    assert folder_tag(auto[0]) == folder_tag(fixed[0])  # a per-run setting, like the rate itself

@@ -362,7 +362,7 @@ def adamixup_step(module: AdaMixup, optimizer: Any, x: torch.Tensor, y: torch.Te
                   generator: torch.Generator | None = None,
                   totals: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
     """One eager optimisation step of AdaMixup; returns the loss (a detached scalar tensor, not
-    synchronised), like ``localmixup.paper.engine.train.eager_step``.
+    synchronised), like ``localmixup.paper.engine.step.eager_step``.
 
     ``optimizer`` (anything with ``zero_grad()`` and ``step()``, e.g. ``train.SGD`` or a
     ``torch.optim`` optimiser) must hold ``module.parameters()``: classifier, generator and

@@ -19,9 +19,8 @@ from typing import Any, NoReturn
 from localmixup.paper.book import NotebookFailed
 from localmixup.validation import check_integer, check_real
 
-# The sweep's options that set TrainConfig fields, and the fields they set (in this version,
-# TrainConfig.alpha is the exponential graph's decay rate and mix_alpha the Beta parameter).
-DECAY_FIELD, BETA_FIELD = "alpha", "mix_alpha"
+# The sweep's options that set TrainConfig fields, and the fields they set.
+DECAY_FIELD, BETA_FIELD = "decay", "alpha"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,16 +45,6 @@ def number(kind: type, low: float, *, low_open: bool = False) -> Callable[[str],
             return check_real("value", value, low=low, low_open=low_open, high=math.inf, high_open=True)
         except ValueError as error:
             raise argparse.ArgumentTypeError(str(error).removeprefix("value ")) from None
-
-    return parse
-
-
-def numbers(kind: type, low: float, *, low_open: bool = False) -> Callable[[str], list[float]]:
-    """Like :func:`~.number`, for a comma-separated list of numbers."""
-    one = number(kind, low, low_open=low_open)
-
-    def parse(text: str) -> list[float]:
-        return [one(t) for t in [t for t in text.split(",") if t.strip()] or [text]]
 
     return parse
 
@@ -140,14 +129,20 @@ def _book(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_files(configs: Sequence[Any], set_aside_corrupt: bool) -> None:
+def decay_rates(text: str) -> list[float | str]:
+    """An argparse ``type``: comma-separated decay rates >= 0, each a number or ``auto``."""
+    one = number(float, 0.0)
+    return [t.strip() if t.strip() == "auto" else one(t) for t in [t for t in text.split(",") if t.strip()] or [text]]
+
+
+def _check_files(configs: Sequence[Any], set_aside_corrupt: bool, stack: int) -> None:
     """Refuse a sweep whose records or checkpoints cannot be read, naming them, or with
     ``set_aside_corrupt`` move each to the ``corrupt/`` folder beside it (its run is then pending)."""
     from localmixup.paper.records import find_corrupt, set_aside
-    from localmixup.paper.sweep.images import checkpoint_path, record_path
+    from localmixup.paper.sweep.plan import checkpoint_path, record_path
 
-    records = list(dict.fromkeys(record_path(c) for c in configs))
-    folders = dict.fromkeys(checkpoint_path([c]).parent for c in configs)
+    records = list(dict.fromkeys(record_path(c, stack) for c in configs))
+    folders = dict.fromkeys(checkpoint_path([c], stack).parent for c in configs)
     corrupt = find_corrupt(records, [p for folder in folders for p in sorted(folder.glob("*.pt"))])
     if corrupt and not set_aside_corrupt:
         raise ValueError(str(corrupt[0]) if len(corrupt) == 1 else f"{len(corrupt)} corrupt files; the first: {corrupt[0]}")
@@ -160,13 +155,14 @@ def _sweep(args: argparse.Namespace) -> int:
     import os
 
     from localmixup.paper.profiles import check_profile
-    from localmixup.paper.sweep.images import check_backend, make_configs, run_sweep
+    from localmixup.paper.sweep.images import check_backend, run_sweep
+    from localmixup.paper.sweep.plan import make_configs
 
     if args.no_download:
         os.environ["LOCALMIXUP_NO_DOWNLOAD"] = "1"
     checkpoint_every = None if args.no_checkpoint else args.checkpoint_every
     check_backend(args.backend, args.address, args.gpus_per_run, args.jobs, args.max_retries, args.device, args.cpus_per_run,
-                  args.stack, checkpoint_every)
+                  args.stack, checkpoint_every, args.threads)
     if args.backend == "ray":
         # the runs train on the cluster's nodes, not here: CUDA where a task reserved GPUs
         if args.profile == "paper" and not args.gpus_per_run and not args.allow_cpu:
@@ -184,13 +180,16 @@ def _sweep(args: argparse.Namespace) -> int:
     overrides = {"epochs": args.epochs, "train_size": args.train_size, "test_size": args.test_size,
                  "batch_size": args.batch_size, "lr": args.lr, BETA_FIELD: args.alpha}
     configs = make_configs(args.dataset, args.methods, args.seeds, args.profile, args.decay, **overrides)
-    _check_files(configs, args.set_aside_corrupt)
+    _check_files(configs, args.set_aside_corrupt, args.stack)
     print(f"training on {where}", flush=True)
-    paths = run_sweep(configs, progress=not args.no_progress, device=None if device is None else str(device),
-                      fast=False if args.no_fast else None, jobs=args.jobs, backend=args.backend, address=args.address,
-                      gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run, max_retries=args.max_retries,
-                      stack=args.stack, checkpoint_every=checkpoint_every)
-    print(f"records in {sorted({str(p.parent) for p in paths})}")
+    summary = run_sweep(configs, progress=not args.no_progress, device=None if device is None else str(device),
+                        fast=False if args.no_fast else None, jobs=args.jobs, threads=args.threads, backend=args.backend,
+                        address=args.address, gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run,
+                        max_retries=args.max_retries, stack=args.stack, checkpoint_every=checkpoint_every)
+    print(f"records in {sorted({str(p.parent) for p in summary.paths})}")
+    if summary.failed:
+        print(f"localmixup sweep: {summary.describe_failures()}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -212,10 +211,11 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--dataset", required=True, help="dataset(s), comma-separated: cifar10, cifar100, svhn, fashion_mnist, mnist")
     sweep.add_argument("--methods", default="baseline,mixup,local", help="comma-separated: baseline, mixup, local, adamixup")
     sweep.add_argument("--seeds", default="0", help="e.g. 0-9 or 0,3,5")
-    sweep.add_argument("--profile", default="quick", choices=["quick", "paper"], help="training protocol (paper needs a GPU)")
-    sweep.add_argument("--decay", type=numbers(float, 0.0), metavar="RATES",
+    sweep.add_argument("--profile", default="quick", choices=["quick", "cpu", "paper"],
+                       help="training protocol (paper needs a GPU; cpu: Fashion-MNIST with LeNet-5, hours on a CPU)")
+    sweep.add_argument("--decay", type=decay_rates, metavar="RATES",
                        help="decay rate(s) >= 0 of Local Mixup's exponential graph W = exp(-decay D), comma-separated: "
-                       "one run per rate (default: the profile's)")
+                       "one run per rate; auto: the automatic rate of the training split (default: the profile's)")
     sweep.add_argument("--alpha", type=number(float, 0.0, low_open=True), metavar="A",
                        help="the Beta(A, A) law of the mixing coefficient lambda of Mixup and Local Mixup, A > 0 "
                        "(default: the profile's, 1); the decay rate, which --alpha used to set, is --decay")
@@ -225,6 +225,8 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--batch-size", type=number(int, 2), help="override the batch size (>= 2)")
     sweep.add_argument("--lr", type=number(float, 0.0, low_open=True), help="override the initial learning rate (> 0)")
     sweep.add_argument("--jobs", type=number(int, 1), default=1, help="local backend: runs trained at once in separate processes")
+    sweep.add_argument("--threads", type=number(int, 1), metavar="N", help="local backend: torch threads of each training "
+                       "process (default 1: a CPU run's numbers depend on it; use --jobs to train on several cores)")
     sweep.add_argument("--stack", type=number(int, 1), default=1, metavar="R",
                        help="local backend: train up to R runs of one recipe (seeds, methods, decay rates) as one stacked "
                        "model, for a GPU that small batches leave idle (default 1: one run at a time)")

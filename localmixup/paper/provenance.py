@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from localmixup.paper.records import project_root
+
 
 def device_name(device: torch.device | str | None = None) -> str:
     """Human-readable name of ``device`` (default: CUDA if available, else CPU)."""
@@ -24,10 +26,19 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-@cache
 def git_commit() -> str:
-    """Commit of the working tree this package is imported from (``+dirty`` if its code is modified), or ``unknown``."""
-    root = Path(__file__).resolve().parent.parent
+    """Commit of the project whose results are being written (``+dirty`` if its tracked files other than
+    ``book/`` and ``results/`` are modified), or ``unknown`` outside a git repository.
+
+    The project is :func:`~localmixup.paper.records.project_root` (``$LOCALMIXUP_ROOT``, else the
+    nearest parent of the working directory holding ``_toc.yml``, else the working directory), not
+    the place the package is installed: a record names the code of the project it belongs to.
+    """
+    return _commit_of(project_root())
+
+
+@cache
+def _commit_of(root: Path) -> str:
     try:
         commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
         # Executed chapters and run records are outputs, not code: they do not make the commit dirty.

@@ -57,14 +57,14 @@ def interval_table(frame: Any, by: str, value: str, level: float = 0.95) -> Any:
     out["low"], out["high"] = out["mean"] - out["half"], out["mean"] + out["half"]
     return out[["mean", "low", "high", "runs"]]
 
-def table1_records(profile: str, dataset: str, method: str, alpha: float | None = None) -> list[dict[str, Any]]:
+def table1_records(profile: str, dataset: str, method: str, decay: float | None = None) -> list[dict[str, Any]]:
     """Records of one Table-1 cell: ``results/table1/<profile>/<dataset>/``; for ``local`` only
-    those with the profile's alpha for that dataset (or ``alpha``)."""
-    from localmixup.paper.engine.train import profile_config
+    those with the profile's decay rate for that dataset (or ``decay``)."""
+    from localmixup.paper.recipes import profile_config
 
     if method == "local":
-        alpha = profile_config(profile, dataset, "local").alpha if alpha is None else alpha
-        pattern = f"local-alpha{alpha:g}-seed*.json"
+        decay = profile_config(profile, dataset, "local").decay if decay is None else decay
+        pattern = f"local-decay{decay:g}-seed*.json"
     else:
         pattern = f"{method}-seed*.json"
     return load_records(results_dir("table1", profile, dataset), pattern)
@@ -132,7 +132,7 @@ def format_table1(table) -> Any:
 
 
 def learning_curves(records: Iterable[dict[str, Any]]):
-    """Per-epoch rows (method, seed, alpha, epoch, train_loss, test_error_pct) of finished runs, as a DataFrame."""
+    """Per-epoch rows (method, seed, decay, epoch, train_loss, test_error_pct) of finished runs, as a DataFrame."""
     import pandas as pd
 
     rows = []
@@ -141,7 +141,7 @@ def learning_curves(records: Iterable[dict[str, Any]]):
             continue
         c = r["config"]
         for e in r["epochs"]:
-            rows.append({"dataset": c["dataset"], "method": c["method"], "seed": c["seed"], "alpha": c["alpha"],
+            rows.append({"dataset": c["dataset"], "method": c["method"], "seed": c["seed"], "decay": c["decay"],
                          "epoch": e["epoch"], "train_loss": e["train_loss"], "test_error_pct": e["test_error_pct"]})
     return pd.DataFrame(rows)
 

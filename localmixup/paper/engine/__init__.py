@@ -1,1 +1,2 @@
-"""Training: configurations, the optimiser and step, stacked runs, many small runs, checkpoints."""
+"""Training: configurations, seeding, optimiser, step, evaluation, records, stacked runs, the epoch loop,
+checkpoints, step costs (images); many small runs (spirals)."""

@@ -11,13 +11,16 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
+from localmixup.paper.engine.optim import SGD
+from localmixup.paper.engine.record import RunRecord
 from localmixup.paper.records import atomic_write, read_checkpoint
+from localmixup.rng import Streams
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 
 
 class Checkpoint:
@@ -60,7 +63,7 @@ class Checkpoint:
 
 
 def training_state(tensors: Sequence[torch.Tensor], momentum: Sequence[torch.Tensor],
-                   generators: Sequence[torch.Generator]) -> dict[str, Any]:
+                   generators: Sequence[torch.Generator | Streams]) -> dict[str, Any]:
     """Copies (on the CPU) of the tensors a training step changes, of the momentum buffers and of
     the generators' states."""
     return {"tensors": [t.detach().cpu().clone() for t in tensors],
@@ -70,7 +73,7 @@ def training_state(tensors: Sequence[torch.Tensor], momentum: Sequence[torch.Ten
 
 @torch.no_grad()
 def restore_training_state(state: dict[str, Any], tensors: Sequence[torch.Tensor], momentum: Sequence[torch.Tensor],
-                           generators: Sequence[torch.Generator]) -> None:
+                           generators: Sequence[torch.Generator | Streams]) -> None:
     """Put a :func:`~.training_state` back, in place (a captured CUDA graph keeps its addresses)."""
     for target, saved in ((tensors, state["tensors"]), (momentum, state["momentum"])):
         if len(target) != len(saved) or any(t.shape != s.shape for t, s in zip(target, saved)):
@@ -79,3 +82,34 @@ def restore_training_state(state: dict[str, Any], tensors: Sequence[torch.Tensor
             t.copy_(s)
     for g, s in zip(generators, state["generators"]):
         g.set_state(s)
+
+
+class Resumed(NamedTuple):
+    """Where runs start: the epoch (0: from the beginning), the seconds already trained, and the
+    ``extra`` values saved with the checkpoint (see :func:`~.save_checkpoint`)."""
+
+    epoch: int
+    elapsed: float
+    extra: dict[str, Any]
+
+
+def resume(keeper: Checkpoint, records: list[RunRecord], tensors: Sequence[torch.Tensor], optimizer: SGD,
+           generators: Sequence[torch.Generator | Streams]) -> Resumed:
+    """Restore the state saved in ``keeper``, if any, in place: tensors, momentum, generators, and the
+    records so far (each noted as resumed after the saved epoch)."""
+    state = keeper.load()
+    if state is None:
+        return Resumed(0, 0.0, {})
+    restore_training_state(state, tensors, optimizer.buffers, generators)
+    for r, saved in enumerate(state["records"]):
+        records[r] = RunRecord.from_dict(saved)
+        records[r].resumed_after_epochs.append(state["epoch"])
+    return Resumed(state["epoch"], state["elapsed"], state["extra"])
+
+
+def save_checkpoint(keeper: Checkpoint, epoch: int, records: Sequence[RunRecord], elapsed: float,
+                    tensors: Sequence[torch.Tensor], optimizer: SGD, generators: Sequence[torch.Generator | Streams],
+                    **extra: Any) -> None:
+    """Save the state of runs that have finished ``epoch`` epochs (see :func:`~.resume`)."""
+    keeper.save({**training_state(tensors, optimizer.buffers, generators), "epoch": epoch,
+                 "records": [r.to_dict() for r in records], "elapsed": elapsed, "extra": extra})

@@ -22,9 +22,12 @@ def build_model(name: str, num_classes: int, in_channels: int, **options: object
         in_channels: channels of the input images (1 or 3).
         options: constructor options of that model (e.g. ``blocks``, ``growth`` for DenseNet-BC).
     """
-    name = check_choice("model", name, MODELS)
-    cls = {"resnet18": ResNet18, "densenet_bc": DenseNetBC, "lenet5": LeNet5}[name]
-    return cls(num_classes=num_classes, in_channels=in_channels, **options)
+    return model_class(name)(num_classes=num_classes, in_channels=in_channels, **options)
+
+
+def model_class(name: str) -> type[torch.nn.Module]:
+    """The class of network ``name`` (one of ``MODELS``)."""
+    return {"resnet18": ResNet18, "densenet_bc": DenseNetBC, "lenet5": LeNet5}[check_choice("model", name, MODELS)]
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -32,4 +35,4 @@ def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__ = ["MODELS", "DenseNetBC", "LeNet5", "ResNet18", "build_model", "count_parameters"]
+__all__ = ["MODELS", "DenseNetBC", "LeNet5", "ResNet18", "build_model", "count_parameters", "model_class"]

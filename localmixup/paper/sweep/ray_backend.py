@@ -59,7 +59,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from localmixup.paper.engine.train import TrainConfig
+from localmixup.paper.engine.config import TrainConfig
 
 INSTALL_HINT = "install the extra: pip install 'localmixup[ray]'"
 CONNECT_TIMEOUT_S = 10.0
@@ -250,7 +250,7 @@ def check_resources(gpus_per_run: float | None, cpus_per_run: int) -> None:
 
 def failed_record(config: TrainConfig, error: str, trace: str | None = None, seconds: float = 0.0,
                   device: str | None = None) -> dict[str, Any]:
-    """The record of a run that did not finish: the keys of :func:`~localmixup.paper.engine.train.train_run`'s
+    """The record of a run that did not finish: the keys of :func:`~localmixup.paper.engine.fit.train_run`'s
     records (``status="failed"``, no epochs, no final error) plus ``error`` (one line) and
     ``traceback`` (text or None)."""
     from localmixup.paper.provenance import environment
@@ -271,13 +271,13 @@ def train_task(config: TrainConfig, device: str | None, fast: bool | None, threa
     import torch
 
     from localmixup.paper.data import DatasetUnavailable
-    from localmixup.paper.engine.train import train_run
+    from localmixup.paper.engine.fit import train_run
 
     os.environ.update(env)
     torch.set_num_threads(threads)
     start = time.perf_counter()
     try:
-        return {"record": train_run(config, device, fast=fast, progress=False)}
+        return {"record": train_run(config, device, fast=fast, progress=False).to_dict()}
     except DatasetUnavailable as error:
         return {"unavailable": f"{type(error).__name__}: {error}"}
     except Exception as error:
@@ -296,7 +296,7 @@ def run_ray(todo: Sequence[TrainConfig], *, address: str | None = None, gpus_per
     """Train ``todo`` as Ray tasks; write each record on this process as its task finishes.
 
     Args:
-        todo: the pending runs (see :func:`localmixup.paper.sweep.images.pending`).
+        todo: the pending runs (see :func:`localmixup.paper.sweep.plan.pending`).
         address: see :func:`~.connect`.
         gpus_per_run: GPUs reserved per run (a fraction lets runs share a GPU); None or 0: CPU only.
         cpus_per_run: CPU slots reserved per run, and its torch threads (default: see
@@ -315,7 +315,7 @@ def run_ray(todo: Sequence[TrainConfig], *, address: str | None = None, gpus_per
     from tqdm.auto import tqdm
 
     from localmixup.paper.records import write_record
-    from localmixup.paper.sweep.images import record_path
+    from localmixup.paper.sweep.plan import record_path
 
     ray = import_ray()
     deaths = tuple(getattr(ray.exceptions, name) for name in _DEATHS if hasattr(ray.exceptions, name))

@@ -1,0 +1,226 @@
+"""The epoch loop: R >= 1 image runs trained from their configurations, one record per run.
+
+One run trains alone (its own model; AdaMixup only this way) or R runs of one recipe train as
+one stacked model (:mod:`~localmixup.paper.engine.stacked`); the loop, the checkpoints and the
+records are the same. Methods: ``baseline`` (plain cross-entropy), ``mixup`` and ``local``
+(the core's :class:`~localmixup.mixing.LocalMixup` and Eq. (2) loss) and ``adamixup``
+(:func:`~localmixup.baselines.adamixup.adamixup_step`). On CUDA the step runs under bf16
+autocast with channels-last tensors and, by default, is captured once in a CUDA graph and
+replayed (the mixing runs eagerly before each replay; AdaMixup always runs eagerly).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+
+from localmixup.baselines.adamixup import adamixup_step
+from localmixup.mixing import LocalMixup, MixedBatch
+from localmixup.paper.engine.checkpoints import Checkpoint, resume, save_checkpoint
+from localmixup.paper.engine.config import TrainConfig
+from localmixup.paper.engine.evaluate import test_error
+from localmixup.paper.engine.memory import SavedTensorBytes
+from localmixup.paper.engine.optim import SGD, lr_at
+from localmixup.paper.engine.prepare import Prepared, prepare, resolve_device
+from localmixup.paper.engine.record import RunRecord
+from localmixup.paper.engine.seeding import stream_path
+from localmixup.paper.engine.stacked import StackedModels, check_stackable, stack_batches
+from localmixup.paper.engine.step import CapturedStep, eager_step, model_loss, optimiser_step, unmixed
+from localmixup.paper.models import count_parameters
+from localmixup.paper.provenance import environment
+from localmixup.rng import Streams
+
+Batches = Sequence[tuple[torch.Tensor, torch.Tensor]]
+
+
+class _Trainee(NamedTuple):
+    """What the loop needs of its runs, whether one alone or R stacked."""
+
+    optimizer: SGD
+    state: list[torch.Tensor]  # every tensor a step modifies
+    generators: list[torch.Generator | Streams]  # every random source the training draws from
+    # one step on the runs' batches [(x, y)] * R, adding AdaMixup's statistics to the dict; returns the
+    # detached losses, (R,) or a scalar for one run (not synchronised)
+    step: Callable[[Batches, dict[str, torch.Tensor]], torch.Tensor]
+    errors: Callable[[], list[float]]  # test error of each run, percent
+
+
+def _mixed(mixer: LocalMixup | None, x: torch.Tensor, y: torch.Tensor) -> MixedBatch:
+    return mixer(x, y) if mixer is not None else unmixed(x, y)
+
+
+def _alone(run: Prepared, config: TrainConfig, fast: bool, device: torch.device) -> _Trainee:
+    model, optimizer, mixer = run.model, run.optimizer, run.mixer
+    if config.method == "adamixup":
+        def step(batches: Batches, totals: dict[str, torch.Tensor]) -> torch.Tensor:
+            return adamixup_step(model, optimizer, *batches[0], run.generators["mix"], totals)
+    elif fast:
+        captured = CapturedStep.for_model(model, optimizer, (config.batch_size, *config.input_shape),
+                                          config.num_classes, device)
+
+        def step(batches: Batches, totals: dict[str, torch.Tensor]) -> torch.Tensor:
+            return captured(_mixed(mixer, *batches[0]))
+    else:
+        def step(batches: Batches, totals: dict[str, torch.Tensor]) -> torch.Tensor:
+            return eager_step(model, optimizer, *batches[0], mixer)
+    return _Trainee(optimizer, [*model.parameters(), *model.buffers()], run.training_generators, step,
+                    lambda: [test_error(model, run.test)])
+
+
+def _stack_mixing(runs: Sequence[Prepared], configs: Sequence[TrainConfig],
+                  device: torch.device) -> tuple[Callable[[Batches], MixedBatch], list[Streams]]:
+    """How a stack mixes its runs' batches into one (R, B, ...) batch, and the streams it draws from.
+
+    Runs that mix alike (same method, graph, decay, alpha, pairing) draw at once from one mixer over
+    the streams of their R seeds; other stacks mix run by run. Either way run r's draws are those of
+    its own seed (counter-based streams), as if it trained alone.
+    """
+    first = configs[0]
+    if first.method != "baseline" and all(c.mixing == first.mixing for c in configs):
+        streams = Streams([c.seed for c in configs], stream=stream_path("mix"), device=device)
+        mixer = first.mixer(streams)
+
+        def together(batches: Batches) -> MixedBatch:
+            return mixer(torch.stack([x for x, _ in batches]), torch.stack([y for _, y in batches]))
+
+        return together, [streams]
+    mixers = [run.mixer for run in runs]
+
+    def one_by_one(batches: Batches) -> MixedBatch:
+        return stack_batches([_mixed(m, x, y) for m, (x, y) in zip(mixers, batches)])
+
+    return one_by_one, [run.generators["mix"] for run in runs]
+
+
+def _stacked(runs: Sequence[Prepared], configs: Sequence[TrainConfig], fast: bool, device: torch.device) -> _Trainee:
+    config = configs[0]
+    stack = StackedModels([run.model for run in runs])
+    optimizer = SGD(stack.parameters(), config.lr, config.momentum, config.weight_decay)
+    mix, sources = _stack_mixing(runs, configs, device)
+    test = runs[0].test
+
+    def loss_of(batch: MixedBatch) -> torch.Tensor:
+        return model_loss(stack, batch)
+
+    captured = CapturedStep(loss_of, optimizer, stack.state(), (config.batch_size, *config.input_shape),
+                            config.num_classes, device, runs=len(runs)) if fast else None
+
+    def step(batches: Batches, totals: dict[str, torch.Tensor]) -> torch.Tensor:
+        batch = mix(batches)
+        return optimiser_step(loss_of, optimizer, batch) if captured is None else captured(batch)
+
+    return _Trainee(optimizer, stack.state(), [run.generators["order"] for run in runs] + sources, step,
+                    lambda: test_error(stack, test, shared=True))
+
+
+def epoch_bar(description: str, first: int, epochs: int, progress: bool):
+    """tqdm bar over the epochs ``first..epochs-1`` (a resumed run starts part-way)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(range(first, epochs), desc=description, unit="epoch", leave=False, disable=not progress, total=epochs,
+                initial=first)
+
+
+def fit(configs: Sequence[TrainConfig], device: torch.device | str | None = None, *, stacked: bool | None = None,
+        fast: bool | None = None, progress: bool = False, download: bool | None = None,
+        checkpoint: str | Path | None = None, checkpoint_every: float = 60.0) -> list[RunRecord]:
+    """Train R >= 1 runs and return their records, in order.
+
+    Args:
+        configs: the runs, each built from its seed by :func:`~localmixup.paper.engine.prepare.prepare`.
+        device: default CUDA if visible, else CPU.
+        stacked: train the runs as one stacked model (they may differ only in
+            :data:`~localmixup.paper.engine.stacked.STACKABLE` settings; not AdaMixup); default: when
+            there are several. ``False`` trains one run alone.
+        fast: capture the step in a CUDA graph (default: on CUDA); ignored on the CPU and for
+            ``adamixup`` (always eager).
+        progress: show a tqdm bar over epochs.
+        download: passed to :func:`localmixup.paper.data.load_arrays`.
+        checkpoint: file where the runs' state is saved at the end of an epoch (at most every
+            ``checkpoint_every`` seconds; 0: every epoch) and, if it exists, resumed from: the runs
+            then continue exactly where they stopped. A checkpoint of other runs (other
+            configurations, device type or stacking) is refused. The caller deletes it once the
+            records are safe (see :func:`localmixup.paper.sweep.images.run_group`).
+
+    Returns:
+        One :class:`~localmixup.paper.engine.record.RunRecord` per run. A run whose mean training
+        loss over an epoch is not finite is marked failed at that epoch; the others go on.
+    """
+    configs = list(configs)
+    stacked = len(configs) > 1 if stacked is None else stacked
+    if stacked:
+        check_stackable(configs)
+    elif len(configs) != 1:
+        raise ValueError(f"runs trained together are stacked: pass stacked=True, or one run (got {len(configs)} runs)")
+    first = configs[0]
+    device = resolve_device(device)
+    cuda = device.type == "cuda"
+    fast = (cuda if fast is None else bool(fast) and cuda) and first.method != "adamixup"
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    runs = [prepare(c, device, download=download) for c in configs]
+    trainee = _stacked(runs, configs, fast, device) if stacked else _alone(runs[0], first, fast, device)
+    threads = torch.get_num_threads() if device.type == "cpu" else None
+    records = [RunRecord(c.to_dict(), parameters=count_parameters(runs[0].model), fast_path=fast, threads=threads,
+                         parameter_counts=runs[0].model.parameter_counts() if c.method == "adamixup" else None,
+                         stack={"runs": len(configs), "position": r} if stacked else None)
+               for r, c in enumerate(configs)]
+    parameter_bytes = sum(p.numel() * p.element_size() for p in runs[0].model.parameters())
+    loaders = [run.train for run in runs]
+    del runs  # a stack holds copies of the weights: free the originals
+    keeper = Checkpoint(checkpoint, {"configs": [c.to_dict() for c in configs], "device": device.type,
+                                     "stacked": stacked}, checkpoint_every)
+    start_epoch, elapsed, extra = resume(keeper, records, trainee.state, trainee.optimizer, trainee.generators)
+    probe = SavedTensorBytes(exclude=trainee.optimizer.params) if not fast and start_epoch == 0 else None
+    alive = extra.get("alive", [True] * len(configs))
+
+    def saved_bytes() -> int | None:
+        return probe.bytes if probe is not None else extra.get("saved_bytes")
+
+    start = time.perf_counter()
+    name = f"{first.dataset} {first.method} seed {first.seed}" if len(configs) == 1 else \
+        f"{first.dataset}: {len(configs)} stacked runs"
+    bar = epoch_bar(name, start_epoch, first.epochs, progress)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        lr = lr_at(first, epoch)
+        trainee.optimizer.set_lr(lr)
+        total = torch.zeros(len(configs), device=device)
+        totals: dict[str, torch.Tensor] = {}
+        for i, batches in enumerate(zip(*loaders)):
+            with probe if probe is not None and epoch == 0 and i == 0 else nullcontext():
+                total += trainee.step(batches, totals)
+        steps = len(loaders[0])
+        losses = (total / steps).tolist()
+        stats = {k: v.item() / steps for k, v in totals.items() if k != "loss"}
+        finite = any(a and math.isfinite(loss) for loss, a in zip(losses, alive))
+        errors = trainee.errors() if finite else [None] * len(configs)
+        seconds = time.perf_counter() - t0
+        for r, record in enumerate(records):
+            if alive[r]:
+                alive[r] = record.add_epoch(epoch, losses[r], errors[r], lr, seconds, **stats)
+        if not any(alive):
+            break
+        bar.set_postfix(error=f"{min(e for e, a in zip(errors, alive) if a):.2f}%")
+        if epoch + 1 < first.epochs and keeper.due():
+            save_checkpoint(keeper, epoch + 1, records, elapsed + time.perf_counter() - start, trainee.state,
+                            trainee.optimizer, trainee.generators, alive=alive, saved_bytes=saved_bytes())
+    bar.close()
+    memory = {"saved_for_backward_bytes": saved_bytes(), "parameter_bytes": parameter_bytes,
+              "cuda_peak_allocated_bytes": int(torch.cuda.max_memory_allocated(device)) if cuda else None}
+    env = environment(device)
+    seconds = elapsed + time.perf_counter() - start
+    return [record.close(seconds, memory, env) for record in records]
+
+
+def train_run(config: TrainConfig, device: torch.device | str | None = None, **options: Any) -> RunRecord:
+    """Train one run alone and return its record (:func:`~.fit` with ``stacked=False``; same ``options``)."""
+    return fit([config], device, stacked=False, **options)[0]

@@ -1,0 +1,140 @@
+"""The record of one run: :class:`RunRecord`, the one type every trainer and executor writes.
+
+Units: errors in percent (``*_pct``, in [0, 100]), times in seconds, memory in bytes. A loss that
+turned NaN or infinite stays what it was (:func:`~localmixup.paper.records.write_record` writes it
+as strict JSON and :func:`~localmixup.paper.records.read_record` restores it), and the run is
+marked ``failed`` with the reason in ``error``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+STATUSES = ("ok", "failed")
+
+
+@dataclass
+class EpochRecord:
+    """One epoch of a run.
+
+    Attributes:
+        epoch: 1-based number of the epoch.
+        train_loss: mean training loss over the epoch's steps (nats), NaN or infinite where the run failed.
+        test_error_pct: test error at the end of the epoch, percent; None if the run failed there.
+        lr: learning rate during the epoch.
+        seconds: wall-clock time of the epoch's training and evaluation.
+        stats: other per-epoch means (AdaMixup's step statistics), stored beside the fields above.
+    """
+
+    epoch: int
+    train_loss: float
+    test_error_pct: float | None
+    lr: float
+    seconds: float
+    stats: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in dataclasses.asdict(self).items() if k != "stats"}
+        return {**d, **self.stats}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "EpochRecord":
+        names = [f.name for f in dataclasses.fields(cls) if f.name != "stats"]
+        return cls(**{k: d[k] for k in names}, stats={k: v for k, v in d.items() if k not in names})
+
+
+@dataclass
+class RunRecord:
+    """What one run did (a sweep writes it as JSON, :meth:`to_dict`).
+
+    Attributes:
+        config: the run's configuration (:meth:`~localmixup.paper.engine.config.TrainConfig.to_dict`).
+        status: ``"ok"`` or ``"failed"``.
+        error: why a failed run failed (one line); None for ``ok``.
+        failed_epoch: 1-based epoch whose training loss was not finite, or None.
+        epochs: one :class:`EpochRecord` per epoch trained.
+        final_test_error_pct: test error after the last epoch, percent; None if failed.
+        parameters: trainable parameters of everything trained.
+        parameter_counts: AdaMixup's parts (``classifier``, ``generator``, ``discriminator``, ``total``).
+        fast_path: whether the step was captured in a CUDA graph.
+        threads: torch intra-op threads of the process that trained a CPU run (None on CUDA): CPU
+            kernels split their sums by thread, so the same seed gives other numbers with another count.
+        stack: ``{"runs": R, "position": r}`` for a run trained in a stack of R runs
+            (:mod:`~localmixup.paper.engine.stacked`); None for a run trained alone.
+        train_seconds: wall-clock time of the training (of the whole stack for a stacked run).
+        memory: ``saved_for_backward_bytes`` (:class:`~localmixup.paper.engine.memory.SavedTensorBytes`
+            over the first eager step, of the whole stack for a stacked run; None when the step was
+            captured in a CUDA graph or the run was resumed), ``parameter_bytes`` (one run's
+            parameters), ``cuda_peak_allocated_bytes`` (``torch.cuda.max_memory_allocated`` from
+            before the model was built to the end, datasets on the GPU included; None on a CPU).
+        environment: :func:`~localmixup.paper.provenance.environment` at the end of the training.
+        resumed_after_epochs: the epochs after which the run was resumed from a checkpoint.
+        traceback: the traceback of a run whose training raised, else None.
+    """
+
+    config: dict[str, Any]
+    status: str = "ok"
+    error: str | None = None
+    failed_epoch: int | None = None
+    epochs: list[EpochRecord] = field(default_factory=list)
+    final_test_error_pct: float | None = None
+    parameters: int | None = None
+    parameter_counts: dict[str, int] | None = None
+    fast_path: bool | None = None
+    threads: int | None = None
+    stack: dict[str, int] | None = None
+    train_seconds: float = 0.0
+    memory: dict[str, int | None] | None = None
+    environment: dict[str, str] | None = None
+    resumed_after_epochs: list[int] = field(default_factory=list)
+    traceback: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(map(repr, STATUSES))}, got {self.status!r}")
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def add_epoch(self, epoch: int, train_loss: float, test_error_pct: float | None, lr: float, seconds: float,
+                  **stats: float) -> bool:
+        """Append epoch ``epoch`` (0-based); a non-finite training loss marks the run failed there.
+        Returns whether the run goes on."""
+        ok = math.isfinite(train_loss)
+        self.epochs.append(EpochRecord(epoch + 1, train_loss, test_error_pct if ok else None, lr, seconds, stats))
+        if not ok:
+            self.fail(f"the mean training loss of epoch {epoch + 1} is {train_loss} (not finite)", epoch + 1)
+        return ok
+
+    def fail(self, error: str, epoch: int | None = None, traceback: str | None = None) -> None:
+        """Mark the run failed, with ``error`` (one line) and the 1-based ``epoch`` where it failed."""
+        self.status, self.error, self.failed_epoch, self.traceback = "failed", " ".join(error.split()), epoch, traceback
+        self.final_test_error_pct = None
+
+    def close(self, seconds: float, memory: dict[str, int | None], environment: dict[str, str]) -> "RunRecord":
+        """Final error, training time, memory and environment of a finished (or failed) run."""
+        if self.ok:
+            self.final_test_error_pct = self.epochs[-1].test_error_pct
+        self.train_seconds, self.memory, self.environment = seconds, memory, environment
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as JSON values (see the module's docstring for non-finite losses)."""
+        d = dataclasses.asdict(self)
+        d["epochs"] = [e.to_dict() for e in self.epochs]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunRecord":
+        """The record of :meth:`to_dict`; ``ValueError`` naming the problem if ``d`` is not one."""
+        if not isinstance(d, dict) or "config" not in d:
+            raise ValueError(f"a run record is a JSON object with a 'config', got {type(d).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"a run record has no field {', '.join(unknown)}")
+        return cls(**{**d, "epochs": [EpochRecord.from_dict(e) for e in d.get("epochs", [])]})

@@ -1,0 +1,26 @@
+"""Where a record comes from: the commit is the project's, not the installed package's."""
+
+import subprocess
+
+from localmixup.paper.provenance import environment, git_commit
+
+
+def _git(folder, *args):
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=folder, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def test_the_commit_is_the_project_s_where_results_are_written(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    project.mkdir()
+    _git(project, "init", "-q")
+    (project / "notes.txt").write_text("one\n")
+    _git(project, "add", "notes.txt")
+    _git(project, "commit", "-q", "-m", "first")
+    head = _git(project, "rev-parse", "--short=12", "HEAD")
+    monkeypatch.setenv("LOCALMIXUP_ROOT", str(project))
+    assert git_commit() == head and environment("cpu")["commit"] == head
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    monkeypatch.setenv("LOCALMIXUP_ROOT", str(other))
+    assert git_commit() == "unknown"  # not a repository: said so, rather than the package's commit
