@@ -55,30 +55,47 @@ def _unavailable(candidates: Sequence[str], wanted: Sequence[str], profile: str)
 
 
 def _record_paths(configs: Sequence[Any]) -> list[Path]:
-    from localmixup.paper.sweep.images import record_path
+    from localmixup.paper.sweep.plan import record_path
 
     return [record_path(c) for c in configs]
 
 
-def table1_plan(profile: str, seeds: Sequence[int] | None = None, datasets: Sequence[str] | None = None,
-                ablation_alphas: Sequence[float] | None = None, ablation_seeds: Sequence[int] | None = None) -> ImagePlan:
-    """The Table-1 chapter: datasets x (baseline, Mixup, Local Mixup) x seeds, and the
-    Fashion-MNIST ablation of the exponential graph's rate (``extra["ablation"]``)."""
-    from localmixup.paper.sweep.images import make_configs
+# Sizes of each profile of the Table-1 chapter: seeds of the main runs, datasets, and the decay rates
+# and seeds of the ablation of the exponential graph's rate ("auto": localmixup.decay.auto_decay).
+_TABLE1 = {
+    "quick": dict(seeds=[0, 1, 2], datasets=["fashion_mnist"], decays=[5e-4, 0.05, 0.2], decay_seeds=[0]),
+    "cpu": dict(seeds=list(range(10)), datasets=["fashion_mnist"], decays=[0.005, 0.02, 0.07, "auto"],
+                decay_seeds=list(range(10))),
+    "paper": dict(seeds=list(range(10)), datasets=list(TABLE1_DATASETS), decays=[0.0, 5e-4, 5e-3, 0.02, 0.05, 0.2],
+                  decay_seeds=[0, 1, 2]),
+}
 
-    quick = profile == "quick"
-    seeds = list(seeds) if seeds is not None else ([0, 1, 2] if quick else list(range(10)))
-    datasets = list(datasets) if datasets is not None else (["fashion_mnist"] if quick else list(TABLE1_DATASETS))
-    alphas = list(ablation_alphas) if ablation_alphas is not None else (
-        [5e-4, 0.05, 0.2] if quick else [0.0, 5e-4, 5e-3, 0.02, 0.05, 0.2])
-    ablation_seeds = list(ablation_seeds) if ablation_seeds is not None else ([0] if quick else [0, 1, 2])
+
+def table1_plan(profile: str, seeds: Sequence[int] | None = None, datasets: Sequence[str] | None = None,
+                decays: Sequence[float | str] | None = None, decay_seeds: Sequence[int] | None = None) -> ImagePlan:
+    """The Table-1 chapter: datasets x (baseline, Mixup, Local Mixup) x seeds, and the
+    Fashion-MNIST ablation of the exponential graph's decay rate (``extra["ablation"]``)."""
+    from localmixup.paper.sweep.plan import make_configs
+
+    sizes = _TABLE1[profile]
+    seeds = list(seeds) if seeds is not None else sizes["seeds"]
+    datasets = list(datasets) if datasets is not None else sizes["datasets"]
+    decays = list(decays) if decays is not None else sizes["decays"]
+    decay_seeds = list(decay_seeds) if decay_seeds is not None else sizes["decay_seeds"]
     unavailable = _unavailable(TABLE1_DATASETS, datasets, profile)
     trained = [d for d in datasets if d not in unavailable]
     configs = make_configs(trained, ["baseline", "mixup", "local"], seeds, profile) if trained else []
-    ablation = (make_configs(["fashion_mnist"], ["local"], ablation_seeds, profile, alphas=alphas)
+    ablation = (make_configs(["fashion_mnist"], ["local"], decay_seeds, profile, decays)
                 if "fashion_mnist" in trained else [])
-    extra = {"ablation": ablation, "ablation_alphas": alphas, "ablation_seeds": ablation_seeds}
+    extra = {"ablation": ablation, "decays": decays, "decay_seeds": decay_seeds}
     return ImagePlan(profile, seeds, trained, unavailable, configs, extra, _record_paths(configs + ablation))
+
+
+_ADAMIXUP = {
+    "quick": dict(seeds=[0, 1, 2], error_dataset="fashion_mnist", curve_dataset="fashion_mnist", cost_steps=2),
+    "cpu": dict(seeds=list(range(5)), error_dataset="fashion_mnist", curve_dataset="fashion_mnist", cost_steps=20),
+    "paper": dict(seeds=list(range(5)), error_dataset="cifar10", curve_dataset="mnist", cost_steps=20),
+}
 
 
 def adamixup_plan(profile: str, seeds: Sequence[int] | None = None, error_dataset: str | None = None,
@@ -87,18 +104,18 @@ def adamixup_plan(profile: str, seeds: Sequence[int] | None = None, error_datase
     datasets, and the recorded cost measurement (``extra["cost_path"]``)."""
     from localmixup.paper.data import dataset_status
     from localmixup.paper.records import results_dir
-    from localmixup.paper.sweep.images import make_configs
+    from localmixup.paper.sweep.plan import make_configs
 
-    quick = profile == "quick"
-    seeds = list(seeds) if seeds is not None else ([0, 1, 2] if quick else list(range(5)))
-    error_dataset = error_dataset or ("fashion_mnist" if quick else "cifar10")
-    curve_dataset = curve_dataset or ("fashion_mnist" if quick else "mnist")
-    cost_steps = cost_steps or (2 if quick else 20)
+    sizes = _ADAMIXUP[profile]
+    seeds = list(seeds) if seeds is not None else sizes["seeds"]
+    error_dataset = error_dataset or sizes["error_dataset"]
+    curve_dataset = curve_dataset or sizes["curve_dataset"]
+    cost_steps = cost_steps or sizes["cost_steps"]
     cost_rounds = cost_rounds or 3
     wanted = list(dict.fromkeys([error_dataset, curve_dataset]))
     unavailable = _unavailable(list(dict.fromkeys(["cifar10", *wanted])), wanted, profile)
-    if quick and "cifar10" in unavailable and dataset_status("cifar10") is None:
-        unavailable["cifar10"] = "not trained in the quick profile (ResNet-18 on 50,000 images needs a GPU)"
+    if profile != "paper" and "cifar10" in unavailable and dataset_status("cifar10") is None:
+        unavailable["cifar10"] = f"not trained in the {profile} profile (ResNet-18 on 50,000 images needs a GPU)"
     trained = [d for d in wanted if d not in unavailable]
     configs = make_configs(trained, ["mixup", "local", "adamixup"], seeds, profile) if trained else []
     # the paper's size claim is about CIFAR-10: measured there when it can run, else on the first dataset available
@@ -122,8 +139,8 @@ CHAPTERS: dict[str, Chapter] = {
     "method": Chapter(("paper", "quick")),
     "theory_1d": Chapter(("paper", "quick")),
     "spirals": Chapter(("paper", "quick")),
-    "table1": Chapter(("paper", "quick"), lambda profile: table1_plan(profile).paths),
-    "adamixup": Chapter(("paper", "quick"), lambda profile: adamixup_plan(profile).paths),
+    "table1": Chapter(("paper", "cpu", "quick"), lambda profile: table1_plan(profile).paths),
+    "adamixup": Chapter(("paper", "cpu", "quick"), lambda profile: adamixup_plan(profile).paths),
 }
 
 
