@@ -38,7 +38,9 @@ def derive_seed(seed: int, *path: int) -> int:
     derived seeds look unrelated to one another (SplitMix64 finaliser after each step), so
     ``derive_seed(seed, rank, worker)`` gives every process of a job its own stream.
     """
-    state = check_integer("seed", seed, low=0)
+    # the seed is hashed alone first: adding a path entry to the raw seed would make
+    # derive_seed(s, a) equal derive_seed(s + 1, a - 1)
+    state = _splitmix64(check_integer("seed", seed, low=0))
     for part in path:
         state = _splitmix64((state + check_integer("path entry", part, low=0) + 0x9E3779B97F4A7C15) & _MASK64)
     return _splitmix64(state) >> 1

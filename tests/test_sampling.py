@@ -134,3 +134,10 @@ def test_a_mixer_copied_into_a_worker_changes_stream(monkeypatch):
     first_in_worker = mix(x, y).y_b
     assert torch.equal(first_in_worker, lm.LocalMixup("none", pairing="permutation", seed=7)(x, y).y_b)
     assert not torch.equal(main, first_in_worker)
+
+
+def test_derived_seeds_of_neighbouring_seeds_and_paths_differ():
+    # derive_seed(s, a) once equalled derive_seed(s + 1, a - 1): rank 1 of seed 0 drew what rank 0 of seed 1 drew
+    derived = {(s, a, b): lm.derive_seed(s, a, b) for s in range(4) for a in range(4) for b in range(4)}
+    assert len(set(derived.values())) == len(derived)
+    assert len({lm.derive_seed(s, a) for s in range(8) for a in range(8)}) == 64
