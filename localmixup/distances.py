@@ -33,9 +33,9 @@ def pairwise_distances(x: torch.Tensor, *, batched: bool = False, validate: bool
 
     * d <= 32: direct differences (``cdist``'s elementwise mode), relative error <= gamma_d.
     * on the CPU, outside ``torch.compile``: the batch is centred (a_i = x_i - mean; distances
-      do not change) and s_ij = |a_i|^2 + |a_j|^2 - 2 a_i.a_j is formed in float32. Its error
-      is at most (2 gamma_d + 3u) S_ij with S_ij = |a_i|^2 + |a_j|^2 (each float32 dot product
-      errs by at most gamma_d |a||b| <= gamma_d S_ij / 2). The pairs where this can matter,
+      do not change) and ``s_ij = |a_i|^2 + |a_j|^2 - 2 a_i.a_j`` is formed in float32. Its error
+      is at most ``(2 gamma_d + 3u) S_ij`` with ``S_ij = |a_i|^2 + |a_j|^2`` (each float32 dot
+      product errs by at most ``gamma_d |a| |b| <= gamma_d S_ij / 2``). The pairs where this can matter,
       s_ij < S_ij / 2, are recomputed directly in float32 (relative error <= gamma_d); for
       the others the relative error of s_ij is at most (2 gamma_d + 3u) / (1/2 - 2 gamma_d
       - 3u), about 4 gamma_d, so that of the distance about 2 gamma_d (a direct computation:

@@ -121,11 +121,11 @@ class Streams:
         return _mix32(_mix32((position + s0[..., None]) & _MASK32) ^ s1[..., None])
 
     def uniform(self, n: int) -> torch.Tensor:
-        """``n`` float64 uniforms per stream in the open interval (0, 1), shape (*shape, n)."""
+        """``n`` float64 uniforms per stream in the open interval (0, 1), shape ``(*shape, n)``."""
         return (self.words(n).double() + 0.5) * 2.0**-32
 
     def permutation(self, n: int) -> torch.Tensor:
-        """A uniform random permutation of range(n) per stream, int64 (*shape, n).
+        """A uniform random permutation of range(n) per stream, int64 ``(*shape, n)``.
 
         The order of 63-bit random keys (two words each; ties, with probability below
         n**2 / 2**64, keep index order).

@@ -27,7 +27,7 @@ os.umask(_UMASK)
 
 NON_FINITE = "non_finite"  # the record entry listing the numbers written as null
 CORRUPT_FOLDER = "corrupt"  # where set_aside moves unreadable files (beside them); load_records skips it
-# What every record of an image run holds (train_run's records, failed ones included).
+#: What every record of an image run holds (train_run's records, failed ones included).
 RUN_FIELDS: Mapping[str, type] = {"config": dict, "status": str}
 _JSON_NAMES = {float("inf"): "Infinity", float("-inf"): "-Infinity"}
 
