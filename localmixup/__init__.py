@@ -2,9 +2,15 @@
 
 Typical use in a training loop::
 
-    mix = LocalMixup("exp", alpha=1e-3)
-    batch = mix(x, y)
+    mix = LocalMixup("exp", decay=1e-3)          # lam ~ Beta(alpha, alpha), alpha=1 by default
+    batch = mix(x, y)                            # or: draw = mix.sample(x); batch = mix.apply(draw, x, y)
     loss = mixup_loss(model(batch.x), batch)
+
+R independent runs at once (inputs (R, B, ...), one loss per run)::
+
+    mix = LocalMixup("threshold", eps=1.0, generator=Streams(seeds))   # run r draws from seeds[r] only
+    batch = mix(x, y)                            # x (R, B, ...), y (R, B)
+    loss = mixup_loss(models(batch.x), batch)    # (R,): logits (R, B, C)
 
 This top level is the method and needs torch only. The paper's experiments live in
 :mod:`localmixup.paper` (extra ``paper``), the one-dimensional theory in
@@ -18,13 +24,18 @@ from localmixup.distances import pairwise_distances
 from localmixup.graphs import GRAPHS, locality_weights
 from localmixup.intrusion import intrusion_rate
 from localmixup.loss import mixup_loss, per_sample_cross_entropy
-from localmixup.mixing import PAIRINGS, LocalMixup, MixedBatch
+from localmixup.mixing import PAIRINGS, LocalMixup, MixDraw, MixedBatch, apply_draw
+from localmixup.rng import Streams, derive_seed
 
 __all__ = [
     "GRAPHS",
     "PAIRINGS",
     "LocalMixup",
+    "MixDraw",
     "MixedBatch",
+    "Streams",
+    "apply_draw",
+    "derive_seed",
     "intrusion_rate",
     "locality_weights",
     "mixup_loss",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 
-def pairwise_distances(x: torch.Tensor, *, batched: bool = False) -> torch.Tensor:
+def pairwise_distances(x: torch.Tensor, *, batched: bool = False, validate: bool = True) -> torch.Tensor:
     """Euclidean distances between the flattened samples of a batch.
 
     Args:
@@ -13,6 +13,8 @@ def pairwise_distances(x: torch.Tensor, *, batched: bool = False) -> torch.Tenso
             ``batched=True``, a stack of R independent batches of shape (R, B, ...).
         batched: treat the first dimension as R independent batches (for instance
             R runs trained at once) and return one distance matrix per batch.
+        validate: raise ``ValueError`` if x holds NaN or infinite values (the check reads
+            them on the host; a tuned GPU loop switches it off).
 
     Returns:
         float32 tensor of shape (B, B) (or (R, B, B) when ``batched``), symmetric,
@@ -27,6 +29,8 @@ def pairwise_distances(x: torch.Tensor, *, batched: bool = False) -> torch.Tenso
     below float32 resolution, at the speed of a matrix product (about 6x faster on a
     CPU than cdist's exact elementwise mode at batch 128 on 3x32x32 inputs).
     """
+    if validate and not bool(torch.isfinite(x).all()):
+        raise ValueError("x must be finite: it contains NaN or infinite values")
     if batched:
         if x.ndim < 2:
             raise ValueError(f"batched=True needs x of shape (R, B, ...), got shape {tuple(x.shape)}")

@@ -8,7 +8,7 @@ from localmixup.distances import pairwise_distances
 from localmixup.validation import check_choice, check_integer, check_real
 
 GRAPHS = ("knn", "threshold", "exp", "none")
-_PARAMETER_OF = {"knn": "k", "threshold": "eps", "exp": "alpha", "none": None}
+_PARAMETER_OF = {"knn": "k", "threshold": "eps", "exp": "decay", "none": None}
 
 
 def locality_weights(
@@ -17,9 +17,10 @@ def locality_weights(
     *,
     k: int | None = None,
     eps: float | None = None,
-    alpha: float | None = None,
+    decay: float | None = None,
     distances: torch.Tensor | None = None,
     batched: bool = False,
+    validate: bool = True,
 ) -> torch.Tensor:
     """Weight matrix W of a locality graph on the samples of a batch.
 
@@ -27,24 +28,26 @@ def locality_weights(
         x: tensor of shape (B, ...).
         graph: ``"knn"`` (W[i, j] = 1 if j is i itself or among the k nearest
             neighbours of i, else 0; not symmetric), ``"threshold"``
-            (W[i, j] = 1 if D[i, j] <= eps), ``"exp"`` (W[i, j] = exp(-alpha D[i, j]))
+            (W[i, j] = 1 if D[i, j] <= eps), ``"exp"`` (W[i, j] = exp(-decay D[i, j]))
             or ``"none"`` (all ones: classical Mixup).
         k: number of neighbours, integer >= 0; values above B - 1 keep every pair.
         eps: distance threshold, in [0, inf].
-        alpha: decay rate, in [0, inf).
-        distances: optional precomputed (B, B) distances (else ``pairwise_distances(x)``);
-            (R, B, B) when ``batched``.
+        decay: decay rate of the exponential graph, in [0, inf).
+        distances: optional precomputed (B, B) distances (else ``pairwise_distances(x)``),
+            entries >= 0 (inf allowed: weight 0); (R, B, B) when ``batched``.
         batched: x has shape (R, B, ...), a stack of R independent batches (for
             instance R runs trained at once); one weight matrix per batch.
+        validate: check the values (finite x, distances >= 0 and not NaN); the check reads
+            them on the host, so a tuned GPU loop switches it off. Shapes are always checked.
 
     Returns:
         float32 tensor of shape (B, B) (or (R, B, B) when ``batched``) with entries
         in [0, 1] and ones on the diagonal.
-        k = 0, eps = 0 (distinct points) and alpha = inf give the identity (no mixing);
-        k >= B - 1, eps = inf and alpha = 0 give all ones (Mixup).
+        k = 0 and eps = 0 (distinct points) give the identity (no mixing);
+        k >= B - 1, eps = inf and decay = 0 give all ones (Mixup).
     """
     graph = check_choice("graph", graph, GRAPHS)
-    given = {"k": k, "eps": eps, "alpha": alpha}
+    given = {"k": k, "eps": eps, "decay": decay}
     needed = _PARAMETER_OF[graph]
     for name, value in given.items():
         if name != needed and value is not None:
@@ -63,15 +66,24 @@ def locality_weights(
     elif graph == "threshold":
         eps = check_real("eps", eps, low=0.0)
     else:
-        alpha = check_real("alpha", alpha, low=0.0, high=float("inf"), high_open=True)
+        decay = check_real("decay", decay, low=0.0, high=float("inf"), high_open=True)
 
-    d = pairwise_distances(x, batched=batched) if distances is None else distances.float()
+    d = pairwise_distances(x, batched=batched, validate=validate) if distances is None else _checked(distances, (*lead, size, size), validate)
     if graph == "threshold":
         return (d <= eps).float()
     if graph == "exp":
-        return torch.exp(-alpha * d)
+        return torch.exp(-decay * d)
     # knn: self first (distance 0 sorted to the front with a -1 sentinel), ties broken by index.
     d = d.clone()
     d.diagonal(dim1=-2, dim2=-1).fill_(-1.0)
     nearest = d.argsort(dim=-1, stable=True)[..., : min(k, size - 1) + 1]
     return torch.zeros(*lead, size, size, device=x.device).scatter_(-1, nearest, 1.0)
+
+
+def _checked(distances: torch.Tensor, shape: tuple[int, ...], validate: bool) -> torch.Tensor:
+    if not isinstance(distances, torch.Tensor) or tuple(distances.shape) != shape:
+        got = tuple(distances.shape) if isinstance(distances, torch.Tensor) else type(distances).__name__
+        raise ValueError(f"distances must have shape {shape} (one row and column per sample of x), got {got}")
+    if validate and not bool((distances >= 0).all()):
+        raise ValueError("distances must hold entries >= 0 (inf allowed), got a negative or NaN entry")
+    return distances.float()

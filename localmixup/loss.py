@@ -1,4 +1,4 @@
-"""The Local Mixup loss, Eq. (2) of the paper, for a mixed batch."""
+"""The Local Mixup loss, Eq. (2) of the paper, for a mixed batch (one run, or R runs at once)."""
 
 from __future__ import annotations
 
@@ -6,28 +6,38 @@ import torch
 import torch.nn.functional as F
 
 from localmixup.mixing import MixedBatch
+from localmixup.validation import check_choice, check_soft_targets
+
+NORMALIZATIONS = ("weights", "size")
 
 
 def per_sample_cross_entropy(logits: torch.Tensor, target: torch.Tensor, *, validate: bool = True) -> torch.Tensor:
-    """Cross-entropy of each sample, (B,), for class indices (B,) or soft targets (B, C).
+    """Cross-entropy of each sample: logits (..., C), target (...) class indices or (..., C) soft
+    targets (float, or integer one-hot); returns (...).
 
     Computed in float32 (also under autocast). With ``validate``, class indices outside
-    [0, C - 1] raise a ``ValueError``; the check reads the labels on the host, so a tuned
-    GPU loop (or a captured CUDA graph) switches it off.
+    [0, C - 1] and soft targets that are not probability vectors raise a ``ValueError``; the
+    check reads the values on the host, so a tuned GPU loop (or a captured CUDA graph)
+    switches it off.
     """
     logits = logits.float()
-    if target.is_floating_point():
+    classes = logits.shape[-1]
+    if target.ndim == logits.ndim:
         if target.shape != logits.shape:
             raise ValueError(f"soft targets must have the shape of logits {tuple(logits.shape)}, got {tuple(target.shape)}")
-        return -(target.to(logits.dtype) * logits.log_softmax(dim=1)).sum(dim=1)
-    classes = logits.shape[1]
+        if validate:
+            check_soft_targets("soft targets", target)
+        return -(target.to(logits.dtype) * logits.log_softmax(dim=-1)).sum(dim=-1)
+    if target.shape != logits.shape[:-1] or target.is_floating_point():
+        raise ValueError(f"targets must be integer class indices of shape {tuple(logits.shape[:-1])} or soft targets of "
+                         f"shape {tuple(logits.shape)}, got {target.dtype} of shape {tuple(target.shape)}")
     if validate and target.numel() and (int(target.min()) < 0 or int(target.max()) >= classes):
         raise ValueError(f"labels must be in [0, {classes - 1}] for logits with {classes} classes, got {int(target.min())}..{int(target.max())}")
-    return F.cross_entropy(logits, target, reduction="none")
+    return F.cross_entropy(logits.reshape(-1, classes), target.reshape(-1), reduction="none").view(target.shape)
 
 
-def mixup_loss(logits: torch.Tensor, batch: MixedBatch, *, validate: bool = True) -> torch.Tensor:
-    """Weighted Mixup loss of Eq. (2), a scalar.
+def mixup_loss(logits: torch.Tensor, batch: MixedBatch, *, normalize: str = "weights", validate: bool = True) -> torch.Tensor:
+    """Weighted Mixup loss of Eq. (2): a scalar, or one loss per run (R,) for a batch of R runs.
 
     ``l_i = CE(logits_i, y_a_i) + (1 - lam) (CE(logits_i, y_b_i) - CE(logits_i, y_a_i))``,
     which is ``lam CE(y_a) + (1 - lam) CE(y_b)`` written so that a self-pair gives
@@ -37,14 +47,45 @@ def mixup_loss(logits: torch.Tensor, batch: MixedBatch, *, validate: bool = True
     cross-entropy whatever the graph (a batch whose pairs are mostly far apart is not
     silently turned into a small learning rate). If every weight is 0 the batch
     carries no information and the loss is 0, with zero gradients.
+    ``normalize="size"`` divides by the batch size B instead (the other estimator of the
+    paper's sum; with every weight equal to the batch's mean pair weight it is the authors'
+    spirals code: the mean loss scaled by the fraction of kept pairs).
 
     Args:
-        logits: (B, C) scores.
-        batch: the :class:`~.MixedBatch` the logits were computed on.
-        validate: check that class indices fit the logits (synchronises a GPU).
+        logits: (B, C) scores, or (R, B, C) for R runs.
+        batch: the :class:`~.MixedBatch` the logits were computed on: lam a float or a tensor
+            of shape () (or (R,)), weight (B,) (or (R, B)), exactly (no broadcasting).
+        normalize: ``"weights"`` (Eq. (2)) or ``"size"``.
+        validate: check the values: lam in [0, 1], weights finite and >= 0, class indices in
+            range, soft targets probability vectors. Reads them on the host (synchronises a
+            GPU); shapes are always checked.
+
+    Returns:
+        float32 loss, shape () (or (R,)).
     """
+    normalize = check_choice("normalize", normalize, NORMALIZATIONS)
+    lam, weight = batch.lam, batch.weight
+    lead = tuple(logits.shape[:-2])
+    if logits.ndim not in (2, 3) or tuple(weight.shape) != tuple(logits.shape[:-1]):
+        raise ValueError(f"logits must be (B, C) or (R, B, C) and batch.weight one weight per sample ({tuple(logits.shape[:-1])}), "
+                         f"got logits {tuple(logits.shape)} and weight {tuple(weight.shape)}")
+    if isinstance(lam, torch.Tensor):
+        if tuple(lam.shape) != lead:
+            raise ValueError(f"batch.lam must have shape {lead} (one per run), got {tuple(lam.shape)}")
+        if validate and not bool(((lam >= 0) & (lam <= 1)).all()):
+            raise ValueError(f"batch.lam must be in [0, 1], got {lam.tolist()}")
+        other = (1.0 - lam.float())[..., None]
+    else:
+        if not 0.0 <= float(lam) <= 1.0:  # NaN fails too
+            raise ValueError(f"batch.lam must be in [0, 1], got {lam!r}")
+        other = 1.0 - float(lam)
+    if validate and not bool((weight >= 0).all() & torch.isfinite(weight).all()):
+        raise ValueError("batch.weight must hold finite weights >= 0, got a negative, NaN or infinite weight")
     ce_a = per_sample_cross_entropy(logits, batch.y_a, validate=validate)
     ce_b = per_sample_cross_entropy(logits, batch.y_b, validate=validate)
-    per_sample = ce_a + (1.0 - batch.lam) * (ce_b - ce_a)
-    weight = batch.weight.to(per_sample.dtype)
-    return (weight * per_sample).sum() / weight.sum().clamp_min(torch.finfo(per_sample.dtype).tiny)
+    per_sample = ce_a + other * (ce_b - ce_a)
+    weight = weight.to(per_sample.dtype)
+    total = (weight * per_sample).sum(dim=-1)
+    if normalize == "size":
+        return total / per_sample.shape[-1]
+    return total / weight.sum(dim=-1).clamp_min(torch.finfo(per_sample.dtype).tiny)

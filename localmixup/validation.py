@@ -46,22 +46,49 @@ def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
     return str(value)
 
 
-def check_batch(x: torch.Tensor, y: torch.Tensor | None = None) -> int:
-    """Validate a batch ``x`` of shape (B, ...) (and labels ``y`` of length B); return B."""
-    if not isinstance(x, torch.Tensor) or x.ndim < 1:
-        raise ValueError(f"x must be a tensor of shape (B, ...), got {type(x).__name__}")
-    size = x.shape[0]
-    if size == 0:
+def check_batch(x: torch.Tensor, y: torch.Tensor | None = None, *, runs: int = 0) -> int:
+    """Validate a batch ``x`` of shape (B, ...) and its targets ``y``; return B.
+
+    ``y`` holds (B,) integer class indices >= 0 or (B, C) soft targets (see
+    :func:`check_soft_targets`; integer one-hot rows count as soft targets). With ``runs=1``,
+    x is a stack (R, B, ...) of R batches and y has a leading R too. Reads the values on the
+    host (a GPU synchronises).
+    """
+    if not isinstance(x, torch.Tensor) or x.ndim < runs + 1:
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be a tensor of shape {'(R, B, ...)' if runs else '(B, ...)'}, got {got}")
+    size = x.shape[runs]
+    if size == 0 or x.numel() == 0:
         raise ValueError("x must hold at least one sample (batch size B >= 1), got an empty batch")
     if not torch.isfinite(x).all():
         raise ValueError("x must be finite: it contains NaN or infinite values")
     if y is not None:
-        if not isinstance(y, torch.Tensor) or y.ndim < 1 or y.shape[0] != size:
+        lead = tuple(x.shape[: runs + 1])
+        if not isinstance(y, torch.Tensor) or tuple(y.shape[: runs + 1]) != lead or y.ndim not in (runs + 1, runs + 2):
             got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
-            raise ValueError(f"y must have one entry per sample of x (length {size}), got {got}")
-        if not y.is_floating_point() and y.ndim == 1 and bool((y < 0).any()):
+            raise ValueError(f"y must have one entry per sample of x: class indices of shape {lead} or soft targets of "
+                             f"shape {(*lead, 'C')}, got {got}")
+        if y.ndim == runs + 2:
+            check_soft_targets("y", y)
+        elif y.is_floating_point():
+            raise ValueError(f"y of shape {lead} must hold integer class indices, got dtype {y.dtype} "
+                             "(soft targets have one row per sample)")
+        elif bool((y < 0).any()):
             raise ValueError(f"y must hold class indices >= 0, got minimum {int(y.min())}")
     return size
+
+
+def check_soft_targets(name: str, target: torch.Tensor) -> None:
+    """Raise ``ValueError`` unless every row (last dimension) of ``target`` is a probability
+    vector: finite entries >= 0 summing to 1 (to 1e-3, or 4 ulps of a low-precision dtype).
+    Reads the values on the host."""
+    tolerance = max(1e-3, 4 * torch.finfo(target.dtype).eps) if target.is_floating_point() else 0.0
+    values = target.float()
+    if not bool(torch.isfinite(values).all()) or bool((values < 0).any()):
+        raise ValueError(f"{name} must hold soft targets >= 0 (finite), got minimum {values.min().item()}")
+    worst = (values.sum(dim=-1) - 1.0).abs().max().item() if values.numel() else 0.0
+    if worst > tolerance:
+        raise ValueError(f"{name} rows must sum to 1 (soft targets), got a row {worst:.3g} away from 1")
 
 
 def _interval(low: float | None, high: float | None, low_closed: bool, high_closed: bool) -> str:

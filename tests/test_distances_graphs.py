@@ -46,9 +46,9 @@ def test_threshold_and_exp_graphs():
     assert torch.equal(lm.locality_weights(x, "threshold", eps=5.0), torch.ones(2, 2))
     assert torch.equal(lm.locality_weights(x, "threshold", eps=4.99), torch.eye(2))
     assert torch.equal(lm.locality_weights(x, "threshold", eps=math.inf), torch.ones(2, 2))
-    w = lm.locality_weights(x, "exp", alpha=0.2)
+    w = lm.locality_weights(x, "exp", decay=0.2)
     torch.testing.assert_close(w, torch.tensor([[1.0, math.exp(-1)], [math.exp(-1), 1.0]]))
-    assert torch.equal(lm.locality_weights(x, "exp", alpha=0.0), torch.ones(2, 2))
+    assert torch.equal(lm.locality_weights(x, "exp", decay=0.0), torch.ones(2, 2))
     assert torch.equal(lm.locality_weights(x, "none"), torch.ones(2, 2))
 
 
@@ -58,10 +58,10 @@ def test_threshold_and_exp_graphs():
         ({"graph": "knn", "k": -1}, r"k must be an integer in \[0, inf\)"),
         ({"graph": "knn", "k": 1.5}, "k must be an integer"),
         ({"graph": "threshold", "eps": -0.1}, r"eps must be a real number in \[0, inf\)"),
-        ({"graph": "exp", "alpha": -1.0}, r"alpha must be a real number in \[0, inf\)"),
-        ({"graph": "exp", "alpha": float("nan")}, "alpha must be a real number"),
-        ({"graph": "gaussian", "alpha": 1.0}, "graph must be one of 'knn', 'threshold', 'exp', 'none'"),
-        ({"graph": "exp"}, "graph='exp' needs the parameter alpha"),
+        ({"graph": "exp", "decay": -1.0}, r"decay must be a real number in \[0, inf\)"),
+        ({"graph": "exp", "decay": float("nan")}, "decay must be a real number"),
+        ({"graph": "gaussian", "decay": 1.0}, "graph must be one of 'knn', 'threshold', 'exp', 'none'"),
+        ({"graph": "exp"}, "graph='exp' needs the parameter decay"),
         ({"graph": "knn", "k": 2, "eps": 1.0}, "eps is not a parameter of graph='knn'"),
     ],
 )

@@ -113,8 +113,8 @@ class TrainConfig:
         if self.method in ("baseline", "adamixup"):
             return None
         if self.method == "mixup":
-            return LocalMixup("none", mix_alpha=self.mix_alpha, pairing="permutation", generator=generator, validate=False)
-        return LocalMixup(self.graph, alpha=self.alpha, mix_alpha=self.mix_alpha, pairing=self.pairing, generator=generator, validate=False)
+            return LocalMixup("none", alpha=self.mix_alpha, pairing="permutation", generator=generator, validate=False)
+        return LocalMixup(self.graph, decay=self.alpha, alpha=self.mix_alpha, pairing=self.pairing, generator=generator, validate=False)
 
 
 class SGD:
