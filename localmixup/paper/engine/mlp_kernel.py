@@ -55,8 +55,9 @@ def load(dtype: torch.dtype) -> ctypes.CDLL | None:
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if not compiler:
-        warnings.warn("no C compiler found (set CC): the spirals trainer uses its slower torch path", RuntimeWarning, stacklevel=2)
+    if not compiler or not SOURCE.is_file():
+        why = "no C compiler found (set CC)" if not compiler else f"{SOURCE} is missing from this installation"
+        warnings.warn(f"{why}: the spirals trainer uses its slower torch path", RuntimeWarning, stacklevel=2)
         return None
     flags = [*FLAGS, *(["-DREAL_DOUBLE"] if dtype == torch.float64 else [])]
     key = hashlib.sha256("\0".join([SOURCE.read_text(), compiler, *flags, _cpu_identity()]).encode()).hexdigest()[:16]
