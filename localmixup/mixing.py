@@ -196,7 +196,7 @@ class LocalMixup:
         if self.seed is None:
             return self.generator
         if self._derived is not None and torch.compiler.is_compiling():
-            return self._derived[1]  # the process's stream, derived by an eager call (see above)
+            return self._derived[1]  # the process's stream, derived by an eager call (class docstring)
         context = _process_context()
         if self._derived is None or self._derived[0] != context:
             self._derived = (context, Streams(self.seed, stream=context, device=device))

@@ -69,12 +69,15 @@ def test_dataloader_workers_draw_their_own_streams_reproducibly():
     assert all(torch.equal(a, b) for a, b in zip(first, second))
 
 
-def test_a_compiled_step_draws_inside_the_graph():
+@pytest.mark.parametrize("source", [{"generator": lm.Streams(0)}, {"seed": 0}])
+def test_a_compiled_step_draws_inside_the_graph(source):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(6, 3))
     x, y = data()
-    mix = lm.LocalMixup("exp", decay=0.5, alpha=0.4, pairing="permutation", generator=lm.Streams(0), validate=False)
-    eager = lm.LocalMixup("exp", decay=0.5, alpha=0.4, pairing="permutation", generator=lm.Streams(0), validate=False)
+    options = dict(decay=0.5, alpha=0.4, pairing="permutation", validate=False)
+    mix = lm.LocalMixup("exp", **options, **{k: lm.Streams(0) if k == "generator" else v for k, v in source.items()})
+    eager = lm.LocalMixup("exp", **options, **{k: lm.Streams(0) if k == "generator" else v for k, v in source.items()})
+    mix.source(x.device), eager.source(x.device)  # with seed=: the process's stream, made eagerly
 
     def step(mixer, x, y):
         batch = mixer(x, y)
@@ -83,7 +86,7 @@ def test_a_compiled_step_draws_inside_the_graph():
     compiled = torch.compile(lambda x, y: step(mix, x, y), fullgraph=True, backend="aot_eager")
     for _ in range(2):  # the counter advances inside the graph: two different draws
         torch.testing.assert_close(compiled(x, y), step(eager, x, y))
-    assert mix.generator.counter.item() == 4  # lam and permutation, twice
+    assert mix.source(x.device).counter.item() == 4  # lam and permutation, twice
 
 
 # --- issue 14, item 7 ----------------------------------------------------------------------

@@ -68,3 +68,59 @@ def test_threshold_and_exp_graphs():
 def test_graph_bad_input_names_parameter_and_range(kwargs, message):
     with pytest.raises(ValueError, match=message):
         lm.locality_weights(torch.zeros(3, 2), **kwargs)
+
+
+def _direct(x):
+    """Distances of the rows of x (..., B, d), from float64 differences."""
+    flat = x.double()
+    return (flat.unsqueeze(-2) - flat.unsqueeze(-3)).norm(dim=-1)
+
+
+def _clustered(runs=(), size=48, dim=3072, seed=0):
+    """Images far from the origin: pairs at every scale, from near-duplicates to strangers."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.randn(*runs, 6, dim, generator=g)
+    scales = torch.logspace(-6, 0, size // 6).repeat_interleave(6)[:, None]
+    x = 50.0 + centres.repeat_interleave(size // 6, dim=-2) + scales * torch.randn(*runs, size, dim, generator=g)
+    return x
+
+
+@pytest.mark.parametrize("runs", [(), (3,)])
+def test_float32_gram_with_close_pairs_recomputed_meets_the_error_bound(runs):
+    x = _clustered(runs)
+    d = lm.pairwise_distances(x, batched=bool(runs))
+    exact = _direct(x)
+    off = ~torch.eye(48, dtype=torch.bool).expand_as(exact)
+    relative = ((d.double() - exact).abs() / exact)[off]
+    gamma = 3072 * 2.0**-24 / (1 - 3072 * 2.0**-24)
+    assert relative.max().item() <= 2.5 * gamma  # documented bound: about 2 gamma_d
+    assert torch.equal(d, d.transpose(-1, -2)) and torch.all(d.diagonal(dim1=-2, dim2=-1) == 0)
+
+
+def test_without_the_recomputation_close_pairs_would_be_wrong(monkeypatch):
+    import localmixup.distances as distances
+
+    x = _clustered()
+    monkeypatch.setattr(distances, "_TAU", 0.0)  # trust the float32 Gram matrix everywhere
+    d = lm.pairwise_distances(x)
+    exact = _direct(x)
+    off = ~torch.eye(48, dtype=torch.bool)
+    assert ((d.double() - exact).abs() / exact)[off].max().item() > 0.5
+
+
+def test_device_and_compiled_path_uses_a_float64_gram(monkeypatch):
+    x = _clustered(size=12, dim=64)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    d = lm.pairwise_distances(x).double()
+    exact = _direct(x)
+    a = x.double() - x.double().mean(dim=0)
+    spread = (a * a).sum(1)[:, None] + (a * a).sum(1)[None]
+    # documented: |s^ - s| <= (2 gamma_d + 3u) S in float64, then rounding to float32
+    bound = (2 * 64 + 3) * 2.0**-53 * spread / exact**2 / 2 + 2.0**-24
+    off = ~torch.eye(12, dtype=torch.bool)
+    assert torch.all(((d - exact).abs() / exact)[off] <= 2 * bound[off])
+
+
+def test_few_features_use_direct_differences():
+    x = 1000.0 + torch.randn(30, 2, generator=torch.Generator().manual_seed(0)) * 1e-3
+    torch.testing.assert_close(lm.pairwise_distances(x).double(), _direct(x), rtol=1e-5, atol=0)

@@ -46,7 +46,7 @@ def test_methods_map_onto_the_core():
     mix = tiny("mixup").mixer()
     assert isinstance(mix, LocalMixup) and mix.graph == "none" and mix.pairing == "permutation" and not mix.validate
     local = tiny("local", pairing="graph").mixer()
-    assert local.graph == "exp" and local.alpha == 0.01 and local.pairing == "graph"
+    assert local.graph == "exp" and local.decay == 0.01 and local.pairing == "graph"
 
 
 def test_same_seed_same_numbers_and_record_fields():
