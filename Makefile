@@ -1,5 +1,6 @@
-# `make book`: set up a fresh machine and build the whole book (quick profile on CPU,
-# paper profile where a GPU is visible). `make test`: the test suite (unit tests + nbval).
+# `make book`: set up a fresh machine and build the whole book, each chapter with the most
+# faithful profile whose runs are recorded in results/ (else quick on a CPU, paper on a GPU).
+# `make test`: the test suite (unit tests, nbval, the built book in headless Chromium).
 # The Python environment lives in .venv/ and is reused while pyproject.toml and the lock
 # file are unchanged.
 
@@ -9,16 +10,15 @@ STAMP  := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-export MPLBACKEND := Agg
 
-.PHONY: setup data book test clean
+.PHONY: setup data browser book test clean
 
-setup: $(STAMP) data
+setup: $(STAMP) data browser
 
 $(STAMP): pyproject.toml requirements-lock.txt
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade "pip>=23.2"
-	$(PYTHON) -m pip install --quiet -c requirements-lock.txt -e ".[book,test,ray]" --config-settings editable_mode=compat
+	$(PYTHON) -m pip install --quiet -c requirements-lock.txt -e ".[paper,theory,book,test,ray]" --config-settings editable_mode=compat
 	touch $@
 
 # Fashion-MNIST comes from Debian's package; the other datasets download on first use.
@@ -27,6 +27,13 @@ data:
 	elif command -v apt-get >/dev/null; then \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; \
 	else echo "Fashion-MNIST: no apt-get here; put the four idx .gz files in data/FashionMNIST/raw/"; fi
+
+# Debian's Chromium for tests/test_browser.py (Playwright drives it; nothing downloads a browser).
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif command -v apt-get >/dev/null; then \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "Chromium: no apt-get here; install chromium, else tests/test_browser.py skips (fails in CI)"; fi
 
 book: setup
 	$(VENV)/bin/localmixup book --profile auto

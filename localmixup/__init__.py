@@ -6,6 +6,10 @@ Typical use in a training loop::
     batch = mix(x, y)                            # or: draw = mix.sample(x); batch = mix.apply(draw, x, y)
     loss = mixup_loss(model(batch.x), batch)
 
+The decay rate chosen from the training data alone (the paper's future work)::
+
+    mix = LocalMixup("exp", decay=auto_decay(x_train, y_train))   # ln 2 / median nearest-other-class distance
+
 R independent runs at once (inputs (R, B, ...), one loss per run)::
 
     mix = LocalMixup("threshold", eps=1.0, generator=Streams(seeds))   # run r draws from seeds[r] only
@@ -20,6 +24,7 @@ This top level is the method and needs torch only. The paper's experiments live 
 
 __version__ = "0.1.0"
 
+from localmixup.decay import auto_decay
 from localmixup.distances import pairwise_distances
 from localmixup.graphs import GRAPHS, locality_weights
 from localmixup.intrusion import intrusion_rate
@@ -35,6 +40,7 @@ __all__ = [
     "MixedBatch",
     "Streams",
     "apply_draw",
+    "auto_decay",
     "derive_seed",
     "intrusion_rate",
     "locality_weights",

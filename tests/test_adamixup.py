@@ -363,3 +363,90 @@ def test_step_adds_its_statistics_to_totals():
     assert torch.allclose(totals["loss"], losses[0] + losses[1])
     assert torch.allclose(totals["lam_mean"], 2 * first["lam_mean"])
     assert all(t.ndim == 0 and not t.requires_grad for t in totals.values())
+
+
+# --- loss weighting -----------------------------------------------------------------------------
+
+def test_official_weighting_is_one_mean_over_mixed_and_original_samples():
+    # The official code's ce_cost1: one mean of the cross-entropy over [x_mix, x_orig] (n each).
+    from localmixup.loss import per_sample_cross_entropy
+
+    x, y = images(size=15)  # odd: 8 mixed, 8 originals, 7 unseen
+    torch.manual_seed(0)
+    official = AdaMixup("lenet5", 10, 3, weighting="official")
+    torch.manual_seed(0)
+    separate = AdaMixup("lenet5", 10, 3)  # same initial weights
+    loss, stats = official.loss(x, y, seeded(4))
+    loss_1_1, stats_1_1 = separate.loss(x, y, seeded(4))
+    for key in ("mixing_ce", "original_ce", "intrusion_ce", "lam_mean"):
+        torch.testing.assert_close(stats[key], stats_1_1[key])  # same draws, same terms: only the weights differ
+
+    # recompute the official loss from the same draw: the permutation comes first from the generator
+    g = seeded(4)
+    n = 8
+    partner = torch.randperm(15, generator=g)[:n]
+    with torch.no_grad():
+        draw = official.mix(x[:n], x[partner], g)
+        target = torch.nn.functional.one_hot(y, 10).float()
+        lam = draw.lam[:, None]
+        union_x = torch.cat([draw.x, x[:n]])
+        union_target = torch.cat([lam * target[:n] + (1 - lam) * target[partner], target[:n]])
+        ce_cost1 = per_sample_cross_entropy(official(union_x), union_target).mean()
+    torch.testing.assert_close(loss.detach(), ce_cost1 + stats["intrusion_ce"])
+    torch.testing.assert_close(stats["loss"], loss.detach())
+    torch.testing.assert_close(loss_1_1.detach() - loss.detach(), (stats["mixing_ce"] + stats["original_ce"]) / 2)
+
+
+def test_official_weighting_halves_the_classification_gradient_only():
+    x, y = images()
+
+    def gradients(weighting):
+        torch.manual_seed(0)
+        module = AdaMixup("lenet5", 10, 3, weighting=weighting)
+        terms, _ = module.terms(x, y, seeded(2))
+        head = torch.autograd.grad(module.total(terms), module.head.weight, retain_graph=True)[0]
+        discriminator = torch.autograd.grad(module.total(terms), module.discriminator_head[1].weight)[0]
+        return head, discriminator
+
+    head_official, disc_official = gradients("official")
+    head_separate, disc_separate = gradients("separate")
+    torch.testing.assert_close(head_official, head_separate / 2)  # the head sees only the classification terms
+    torch.testing.assert_close(disc_official, disc_separate)  # the discriminator's own head only the intrusion term
+
+
+def test_bad_weighting_is_named():
+    with pytest.raises(ValueError, match="weighting must be one of 'separate', 'official'"):
+        AdaMixup("lenet5", 10, 3, weighting="mean")
+
+
+def official_two_pass_loss(module, x, y, generator):
+    """The official graph's loss, written out: the trunk runs once for the classifier on
+    [x_mix, x_orig] and once more for the discriminator on [x_orig + x_unseen, x_mix]."""
+    n = (x.shape[0] + 1) // 2
+    partner = torch.randperm(x.shape[0], generator=generator)[:n]
+    draw = module.mix(x[:n], x[partner], generator)
+    target = torch.nn.functional.one_hot(y, 10).float()
+    lam = draw.lam[:, None]
+    union_target = torch.cat([lam * target[:n] + (1 - lam) * target[partner], target[:n]])
+    from localmixup.loss import per_sample_cross_entropy
+
+    ce_cost1 = per_sample_cross_entropy(module.head(module.trunk(torch.cat([draw.x, x[:n]]))), union_target).mean()
+    scores = module.discriminator_head(module.trunk(torch.cat([x, draw.x])))
+    labels = torch.cat([torch.ones(x.shape[0], dtype=torch.long), torch.zeros(n, dtype=torch.long)])
+    return ce_cost1 + torch.nn.functional.cross_entropy(scores, labels)
+
+
+@pytest.mark.parametrize("name, options, same", [("lenet5", {}, True), ("resnet18", {"widths": (4, 4, 8, 8)}, False)])
+def test_one_trunk_pass_equals_the_official_two_without_batchnorm(name, options, same):
+    # LeNet-5 has no BatchNorm: each sample's features do not depend on its batch, so one pass
+    # over the union gives the official loss and gradients; ResNet-18's BatchNorm does not.
+    x, y = images(size=12)
+    torch.manual_seed(0)
+    module = AdaMixup(name, 10, 3, weighting="official", **options)
+    ours, _ = module.loss(x, y, seeded(3))
+    ours_grad = torch.autograd.grad(ours, list(module.trunk.parameters()))
+    official = official_two_pass_loss(module, x, y, seeded(3))
+    official_grad = torch.autograd.grad(official, list(module.trunk.parameters()))
+    close = torch.allclose(ours, official, rtol=1e-5, atol=1e-6) and all(
+        torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(ours_grad, official_grad))
+    assert close == same, (float(ours), float(official))

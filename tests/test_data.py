@@ -143,3 +143,61 @@ def test_device_loader_channels_last_gives_the_same_batches():
         assert torch.equal(a, b) and torch.equal(ya, yb)
         with torch.no_grad():
             torch.testing.assert_close(model_last(b), model(a), rtol=1e-5, atol=1e-5)
+
+
+# --- the route without apt: the four .gz files in <data>/FashionMNIST/raw/ ----------------------
+
+def _raw_gz_copies(root, monkeypatch):
+    """Copies of the Debian files in ``root/FashionMNIST/raw/``, with the Debian folder made absent."""
+    import localmixup.paper.data as data
+
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in DEBIAN_FASHION_MNIST.glob("*.gz"):
+        shutil.copy(f, raw / f.name)
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", root / "no-debian-package")
+    return raw
+
+
+@needs_fmnist
+def test_fashion_mnist_gz_files_in_the_raw_folder_are_used_without_debian(tmp_path, monkeypatch):
+    raw = _raw_gz_copies(tmp_path, monkeypatch)
+    with gzip.open(raw / "t10k-labels-idx1-ubyte.gz", "rb") as f:
+        header, labels = (content := f.read())[:8], content[8:]
+    shifted = bytes((y + 1) % 10 for y in labels)  # these files, not the package's, must be the ones read
+    with gzip.open(raw / "t10k-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(header + shifted)
+    assert dataset_status("fashion_mnist", tmp_path) is None
+    a = load_arrays("fashion_mnist", tmp_path, download=False)
+    assert a.x_train.shape == (60000, 1, 28, 28) and a.x_test.shape == (10000, 1, 28, 28)
+    assert a.y_test.tolist() == list(shifted)
+
+
+@needs_fmnist
+@pytest.mark.parametrize("damage", ["truncated", "empty", "not gzip", "not idx"])
+def test_a_damaged_gz_in_the_raw_folder_is_named(tmp_path, monkeypatch, damage):
+    raw = _raw_gz_copies(tmp_path, monkeypatch)
+    gz = raw / "train-images-idx3-ubyte.gz"
+    if damage == "not idx":
+        with gzip.open(gz, "wb") as f:
+            f.write(b"not an idx file")
+    else:
+        gz.write_bytes({"truncated": gz.read_bytes()[:20000], "empty": b"", "not gzip": b"<html>404</html>"}[damage])
+    content = gz.read_bytes()
+    with pytest.raises(DatasetUnavailable) as caught:
+        load_arrays("fashion_mnist", tmp_path, download=False)
+    message = str(caught.value)
+    assert f"{gz} is truncated or corrupt" in message and "replace it with a complete copy" in message
+    assert "\n" not in message and gz.read_bytes() == content and not list(tmp_path.rglob("*.tmp"))
+    assert dataset_status("fashion_mnist", tmp_path) == message
+
+
+def test_fashion_mnist_absent_everywhere_names_both_routes(tmp_path, monkeypatch):
+    import localmixup.paper.data as data
+
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian-package")
+    with pytest.raises(DatasetUnavailable) as caught:
+        load_arrays("fashion_mnist", tmp_path / "data", download=False)
+    message = str(caught.value)
+    assert str(tmp_path / "data" / "FashionMNIST" / "raw") in message and "dataset-fashion-mnist" in message
+    assert "t10k-labels-idx1-ubyte.gz" in message and "\n" not in message

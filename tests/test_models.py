@@ -84,3 +84,21 @@ def test_unknown_model_is_a_clear_error():
     with pytest.raises(ValueError, match="model must be one of"):
         build_model("vgg", 10, 3)
     assert set(MODELS) == {"resnet18", "densenet_bc", "lenet5"}
+
+
+def test_lenet_pads_inside_the_model_as_an_explicitly_padded_input():
+    import torch.nn.functional as F
+
+    from localmixup.paper.models import LeNet5
+
+    torch.manual_seed(0)
+    padded = LeNet5(10, 1, pad=2, pad_value=-1.0)
+    plain = LeNet5(10, 1)
+    plain.load_state_dict(padded.state_dict())
+    x = torch.randn(4, 1, 28, 28)
+    torch.testing.assert_close(padded(x), plain(F.pad(x, (2, 2, 2, 2), value=-1.0)))
+    assert count_parameters(padded) == 61_706
+    with pytest.raises(ValueError, match="pad must be an integer"):
+        LeNet5(10, 1, pad=-1)
+    with pytest.raises(ValueError, match="pad_value must be a real number"):
+        LeNet5(10, 1, pad=2, pad_value=float("nan"))

@@ -8,8 +8,10 @@ the processes it started (found through that temp dir and their descendants), ne
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -109,7 +111,9 @@ def cluster():
     temp_dir = tempfile.mkdtemp(prefix="lmr", dir="/tmp")  # short: Unix socket paths must stay < 108 chars
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env.update(LOCALMIXUP_DATA=str(ROOT / "data"), PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0")
+    # RAY_AUTH_MODE: whatever ~/.ray/auth_token holds, the head node must not turn token authentication on by
+    # itself (it does when that file exists), or the worker node, which does not, cannot join
+    env.update(LOCALMIXUP_DATA=str(ROOT / "data"), PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
     common = ["--num-cpus", "1", "--num-gpus", "0", "--object-store-memory", str(80 * 2**20), "--disable-usage-stats"]
     address = f"127.0.0.1:{port}"
     try:
@@ -335,12 +339,120 @@ def test_cli_bad_input_one_line_errors(tmp_path):
     env = dict(os.environ, LOCALMIXUP_RESULTS=str(tmp_path / "results"), PYTHONPATH=str(ROOT))
     base = [sys.executable, "-m", "localmixup", "sweep", "--dataset", "fashion_mnist", "--methods", "baseline",
             "--epochs", "1", "--train-size", "64", "--test-size", "32", "--no-progress"]
-    for args, needle in [(["--backend", "spark"], "backend must be one of 'local', 'ray', got 'spark'"),
-                         (["--backend", "ray", "--gpus-per-run", "0"], "gpus_per_run must be a fraction in (0, 1]"),
-                         (["--backend", "ray", "--gpus-per-run", "1.5"], "gpus_per_run must be a fraction in (0, 1]"),
-                         (["--gpus-per-run", "0.5"], "gpus_per_run applies to backend='ray' only"),
-                         (["--backend", "ray", "--address", f"127.0.0.1:{_free_port()}"], "cannot reach a Ray cluster at")]:
+    for args, needle, code in [
+            (["--backend", "spark"], "backend must be one of 'local', 'ray', got 'spark'", 1),
+            (["--backend", "ray", "--gpus-per-run", "0"], "argument --gpus-per-run: must be a real number in (0, inf)", 2),
+            (["--backend", "ray", "--gpus-per-run", "1.5"], "gpus_per_run must be a fraction in (0, 1]", 1),
+            (["--gpus-per-run", "0.5"], "gpus_per_run applies to backend='ray' only", 1),
+            (["--backend", "ray", "--address", "localhost"], "address must be 'auto', 'local', 'HOST:PORT'", 1),
+            (["--backend", "ray", "--address", f"127.0.0.1:{_free_port()}"], "cannot reach a Ray cluster at", 1)]:
         result = subprocess.run([*base, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-        assert result.returncode == 1 and needle in result.stderr, (args, result.stderr)
+        assert result.returncode == code and needle in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "results").exists()
+
+
+# --- Ray on this machine alone: loopback only, a private token ----------------------------------
+
+LOCAL_DRIVER = """
+import sys
+import ray
+from localmixup.paper.sweep.ray_backend import connect
+
+assert connect(None)
+print(ray.get(ray.remote(lambda: 1).remote()), flush=True)  # a worker process is up too
+sys.stdin.read()  # the test looks at the sockets, then closes stdin
+ray.shutdown()
+"""
+
+
+def _descendants(pid: int) -> set[int]:
+    table, found = _processes(), {pid}
+    while more := {p for p, (ppid, _) in table.items() if ppid in found} - found:
+        found |= more
+    return found
+
+
+def _listening(pids: set[int]) -> list[tuple[int, ipaddress.IPv4Address | ipaddress.IPv6Address, int]]:
+    """(pid, address, port) of every TCP socket listening in one of ``pids`` (from /proc)."""
+    owner = {}
+    for pid in pids:
+        try:
+            links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+        except OSError:
+            continue
+        owner.update({link[len("socket:["):-1]: pid for link in links if link.startswith("socket:[")})
+    found = []
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in owner:  # 0A: LISTEN
+                address, port = fields[1].split(":")
+                raw = b"".join(bytes.fromhex(address[i:i + 8])[::-1] for i in range(0, len(address), 8))
+                found.append((owner[fields[9]], ipaddress.ip_address(raw), int(port, 16)))
+    return found
+
+
+def _loopback(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def test_ray_on_this_machine_listens_on_loopback_only_and_keeps_its_token_private(tmp_path):
+    temp_dir = tempfile.mkdtemp(prefix="lmr", dir="/tmp")  # short: Unix socket paths must stay < 108 chars
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update(HOME=str(tmp_path), RAY_ADDRESS="local", RAY_TMPDIR=temp_dir, RAY_USAGE_STATS_ENABLED="0",
+               PYTHONPATH=str(ROOT))
+    driver = subprocess.Popen([sys.executable, "-c", LOCAL_DRIVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        if driver.stdout.readline().strip() != "1":
+            driver.kill()
+            pytest.fail(f"the driver did not start Ray: {driver.communicate(timeout=30)[1]}")
+        sockets = _listening(_descendants(driver.pid))
+        names = {pid: cmd.split(b"\0")[0].decode(errors="replace") for pid, (_, cmd) in _processes().items()}
+    finally:
+        driver.stdin.close()
+        driver.wait(timeout=120)
+        left = _stop(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    assert driver.returncode == 0 and not left
+    assert len(sockets) >= 3, sockets  # at least the GCS, the raylet and the driver listen
+    exposed = [(names.get(pid, pid), str(ip), port) for pid, ip, port in sockets if not _loopback(ip)]
+    assert not exposed, f"listening beyond 127.0.0.1: {exposed}"
+    token = tmp_path / ".ray" / "auth_token"
+    assert token.stat().st_mode & 0o777 == 0o600 and re.fullmatch(r"[0-9a-f]{64}", token.read_text())
+    assert (tmp_path / ".ray").stat().st_mode & 0o077 == 0
+
+
+def test_an_open_token_is_made_private_and_others_are_left_alone(tmp_path, monkeypatch, capsys):
+    from localmixup.paper.sweep.ray_backend import protect_token
+
+    for name in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    token = tmp_path / ".ray" / "auth_token"
+    token.parent.mkdir()
+    token.write_text("abc")
+    token.chmod(0o644)
+    assert protect_token(create=True) == token and token.stat().st_mode & 0o777 == 0o600 and token.read_text() == "abc"
+    assert f"made Ray's token {token} readable by you only" in capsys.readouterr().err
+    token.unlink()
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # no token authentication: nothing to create
+    assert protect_token(create=True) is None and not token.exists()
+    monkeypatch.delenv("RAY_AUTH_MODE")
+    elsewhere = tmp_path / "token"
+    elsewhere.write_text("def")
+    elsewhere.chmod(0o640)
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(elsewhere))
+    assert protect_token(create=False) == elsewhere and elsewhere.stat().st_mode & 0o777 == 0o600
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "x" * 64)  # the token is in the environment: no file is touched
+    elsewhere.chmod(0o644)
+    assert protect_token(create=True) is None and elsewhere.stat().st_mode & 0o777 == 0o644
+
+
+def test_address_local_is_accepted():
+    from localmixup.paper.sweep.ray_backend import parse_address, starts_local
+
+    assert parse_address("local") is None and starts_local("local") and not starts_local("auto")
+    assert not starts_local("127.0.0.1:6379") and check_backend("ray", "local") is None

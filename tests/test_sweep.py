@@ -127,13 +127,14 @@ def test_sweep_survives_sigkill(tmp_path):
 
 def test_cli_errors_are_one_line(tmp_path):
     env = dict(os.environ, LOCALMIXUP_RESULTS=str(tmp_path), LOCALMIXUP_DATA=str(tmp_path / "data"), PYTHONPATH=str(ROOT))
-    for args, needle in [(["--dataset", "cifar10", "--no-download"], "dataset 'cifar10' is absent"),
-                         (["--dataset", "fashion_mnist", "--seeds", "9-2"], "seeds must"),
-                         (["--dataset", "fashion_mnist", "--stack", "0"], "stack must be an integer in [1, inf)"),
-                         (["--dataset", "fashion_mnist", "--checkpoint-every", "-5"], "checkpoint_every must be a real number in [0, inf)")]:
+    for args, needle, code in [(["--dataset", "cifar10", "--no-download"], "dataset 'cifar10' is absent", 1),
+                               (["--dataset", "fashion_mnist", "--seeds", "9-2"], "seeds must", 1),
+                               (["--dataset", "fashion_mnist", "--stack", "0"], "argument --stack: must be an integer in [1, inf)", 2),
+                               (["--dataset", "fashion_mnist", "--checkpoint-every", "-5"],
+                                "argument --checkpoint-every: must be a real number in [0, inf)", 2)]:
         result = subprocess.run([sys.executable, "-m", "localmixup", "sweep", *args, "--device", "cpu"], cwd=ROOT, env=env,
                                 capture_output=True, text=True, timeout=120)
-        assert result.returncode == 1 and needle in result.stderr
+        assert result.returncode == code and needle in result.stderr
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 

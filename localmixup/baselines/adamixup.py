@@ -34,9 +34,13 @@ One training step (:meth:`AdaMixup.loss`), following the authors' TensorFlow cod
    every sample; the classifier head scores ``x_mix`` (soft-label cross-entropy, the *mixing
    CE*) and ``x_orig`` (cross-entropy, the *original CE*); the discriminator head scores all
    of them (binary cross-entropy averaged over the samples, the *intrusion CE*);
-6. ``loss = mixing CE + original CE + intrusion CE`` (the sum of the AdaMixup paper's three
-   terms; weight decay is left to the optimiser). Every part minimises this same loss: it is
-   a cooperative game, not an adversarial one.
+6. the loss weighs the two classification terms by ``weighting``: ``"separate"`` (default)
+   ``loss = mixing CE + original CE + intrusion CE`` (1 + 1), ``"official"``
+   ``loss = (mixing CE + original CE) / 2 + intrusion CE``: the official code takes *one* mean of
+   the cross-entropy over the union of the mixed and original samples (``ce_cost1``), which,
+   with as many of each, is exactly the average of the two terms (1/2 + 1/2). Weight decay is
+   left to the optimiser. Every part minimises this same loss: it is a cooperative game, not
+   an adversarial one.
 
 How the generator learns. ``lam`` is a differentiable function of the generator's outputs
 (the reparameterisation ``alpha + U * delta``), and ``lam`` enters the loss twice: through the
@@ -53,9 +57,11 @@ code lets both gradients flow (no stop-gradient anywhere); so does this module.
 Deviations from the official code: the classifier trunk runs once over the mixed, original
 and unseen samples together (the official graph runs it twice, once for the classifier on
 ``[x_mix, x_orig]`` and once for the discriminator on ``[x_orig, x_unseen, x_mix]``); with
-BatchNorm the batch statistics are thus those of the union. The official code averages the
-mixing and original CE in one mean over their union, which gives the classification half the
-weight it has here relative to the intrusion term. Kept from the official code: both heads
+BatchNorm the batch statistics are thus those of the union (a network without BatchNorm or
+dropout, such as LeNet-5, gives the same features, hence the same loss and gradients, either
+way). By default (``weighting="separate"``) the two classification terms weigh 1 + 1, twice the
+official weight relative to the intrusion term; ``weighting="official"`` restores it. The
+training recipe (optimiser, schedule, epochs) is the caller's. Kept from the official code: both heads
 start from ``N(0, 1e-3)`` weights and zero biases (option ``head_init_std``), and neither has
 a non-linearity between its two linear layers; the classifier's own head keeps the
 backbone's initialisation.
@@ -81,11 +87,12 @@ from torch import nn
 from localmixup.loss import per_sample_cross_entropy
 from localmixup.paper.models import MODELS, build_model, count_parameters
 from localmixup.transfer import to_device
-from localmixup.validation import check_batch, check_integer, check_real
+from localmixup.validation import check_batch, check_choice, check_integer, check_real
 
 POLICY_HIDDEN = 100  # FC(100) of the policy-region generator's head
 DISCRIMINATOR_HIDDEN = 10  # FC(10) of the intrusion discriminator's head (CLASS_NUM in the official code)
 HEAD_INIT_STD = 1e-3  # std of the N(0, std) initialisation of both heads' weights (official code)
+WEIGHTINGS = ("separate", "official")  # weights 1 + 1 or 1/2 + 1/2 of the mixing and original CE
 
 
 def split_model(model: nn.Module, num_classes: int | None = None) -> tuple[nn.Module, int, nn.Linear]:
@@ -155,6 +162,9 @@ class AdaMixup(nn.Module):
         in_channels: input channels (for a custom factory, whatever it takes), integer >= 1.
         split_batch: hold the second half of each batch out of the mixing, as extra real
             samples for the discriminator (official code; see the module docstring).
+        weighting: ``"separate"``: ``loss = mixing CE + original CE + intrusion CE``;
+            ``"official"``: ``loss = (mixing CE + original CE) / 2 + intrusion CE``, the official
+            code's one mean over the mixed and original samples (see the module docstring).
         head_init_std: the policy and discriminator heads' weights start from ``N(0, head_init_std)``
             and their biases from 0 (official code: 1e-3, so every policy starts at
             ``alpha = delta = 1/3``); None keeps PyTorch's default ``nn.Linear`` initialisation.
@@ -175,8 +185,8 @@ class AdaMixup(nn.Module):
     """
 
     def __init__(self, model: str | Callable[..., nn.Module], num_classes: int, in_channels: int, *,
-                 split_batch: bool = True, head_init_std: float | None = HEAD_INIT_STD, validate: bool = True,
-                 **model_options: Any) -> None:
+                 split_batch: bool = True, weighting: str = "separate", head_init_std: float | None = HEAD_INIT_STD,
+                 validate: bool = True, **model_options: Any) -> None:
         super().__init__()
         self.num_classes = check_integer("num_classes", num_classes, low=2)
         in_channels = check_integer("in_channels", in_channels, low=1)
@@ -191,6 +201,7 @@ class AdaMixup(nn.Module):
             raise ValueError(f"model must be a model name ({', '.join(MODELS)}) or a factory returning a fresh "
                              f"nn.Module, got {type(model).__name__}")
         self.split_batch = bool(split_batch)
+        self.weighting = check_choice("weighting", weighting, WEIGHTINGS)
         self.validate = bool(validate)
         self.trunk, self.feature_dim, self.head = split_model(factory(), self.num_classes)
         self.policy_trunk, policy_dim, _ = split_model(factory(), self.num_classes)
@@ -260,7 +271,9 @@ class AdaMixup(nn.Module):
                 device is used for the draws); None uses torch's global RNG.
 
         Returns:
-            ``(loss, stats)``: ``loss = mixing_ce + original_ce + intrusion_ce``, a scalar with
+            ``(loss, stats)``: ``loss`` (:meth:`~.AdaMixup.total` of the terms: ``mixing_ce +
+            original_ce + intrusion_ce``, or with ``weighting="official"``
+            ``(mixing_ce + original_ce) / 2 + intrusion_ce``), a scalar with
             gradients for every part; ``stats`` holds detached 0-dim float32 tensors (no device
             synchronisation; ``float()`` them to log): ``loss``, ``mixing_ce``, ``original_ce``,
             ``intrusion_ce``, ``lam_mean``, ``alpha_mean``, ``delta_mean`` and
@@ -268,7 +281,14 @@ class AdaMixup(nn.Module):
             on the mixed samples of this step, so chance is 0.5).
         """
         terms, stats = self.terms(x, y, generator)
-        return terms["mixing_ce"] + terms["original_ce"] + terms["intrusion_ce"], stats
+        return self.total(terms), stats
+
+    def total(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The loss from the three terms of :meth:`~.AdaMixup.terms`, weighted by ``self.weighting``."""
+        classification = terms["mixing_ce"] + terms["original_ce"]
+        if self.weighting == "official":
+            classification = classification / 2  # one mean over n mixed and n original samples
+        return classification + terms["intrusion_ce"]
 
     def terms(self, x: torch.Tensor, y: torch.Tensor,
               generator: torch.Generator | None = None) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -296,16 +316,17 @@ class AdaMixup(nn.Module):
         real[:n] = 0
         intrusion_ce = F.cross_entropy(scores, real)
 
+        terms = {"mixing_ce": mixing_ce, "original_ce": original_ce, "intrusion_ce": intrusion_ce}
         with torch.no_grad():
             correct = (scores.argmax(dim=1) == real).float()
             stats = {
-                "loss": (mixing_ce + original_ce + intrusion_ce).detach(), "mixing_ce": mixing_ce.detach(),
+                "loss": self.total(terms).detach(), "mixing_ce": mixing_ce.detach(),
                 "original_ce": original_ce.detach(), "intrusion_ce": intrusion_ce.detach(),
                 "lam_mean": draw.lam.mean().detach(), "alpha_mean": draw.alpha.mean().detach(),
                 "delta_mean": draw.delta.mean().detach(),
                 "discriminator_accuracy": (correct[:n].mean() + correct[n:].mean()) / 2,
             }
-        return {"mixing_ce": mixing_ce, "original_ce": original_ce, "intrusion_ce": intrusion_ce}, stats
+        return terms, stats
 
     def _targets(self, y: torch.Tensor) -> torch.Tensor:
         """Float (B, C) targets: soft targets as given, class indices one-hot encoded."""
@@ -377,4 +398,4 @@ def _truncated_normal(shape: torch.Size, generator: torch.Generator | None, devi
     return (math.sqrt(2.0) * torch.erfinv(2.0 * p - 1.0)).clamp_(-2.0, 2.0)
 
 
-__all__ = ["AdaMixup", "PolicyDraw", "adamixup_step", "split_model"]
+__all__ = ["WEIGHTINGS", "AdaMixup", "PolicyDraw", "adamixup_step", "split_model"]

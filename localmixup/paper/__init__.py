@@ -4,7 +4,7 @@ Needs the ``paper`` extra (torchvision, pandas, scipy, matplotlib, seaborn, tqdm
 import the method as ``localmixup`` and these helpers as ``localmixup.paper``.
 """
 
-from localmixup.paper.profiles import PROFILES, chapter_header, check_profile
+from localmixup.paper.profiles import PROFILES, chapter_header, check_profile, start_chapter
 from localmixup.paper.provenance import default_device, device_name, environment, git_commit
 from localmixup.paper.records import data_dir, load_records, missing, project_root, read_record, results_dir, write_record
 from localmixup.paper.spirals import Split, make_spirals
@@ -14,6 +14,7 @@ __all__ = [
     "Split",
     "chapter_header",
     "check_profile",
+    "start_chapter",
     "data_dir",
     "default_device",
     "device_name",

@@ -8,8 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from localmixup.paper.profiles import PROFILES
-from localmixup.paper.provenance import default_device
+from localmixup.paper.chapters import CHAPTERS, choose_profile
 from localmixup.paper.records import project_root
 
 # papermill marks the cell it injects; the book shows the parameters through chapter_header instead.
@@ -23,15 +22,6 @@ class NotebookFailed(RuntimeError):
 def chapters(root: Path | None = None) -> list[Path]:
     """The chapter sources ``notebooks/*.ipynb``, sorted by name."""
     return sorted(((root or project_root()) / "notebooks").glob("*.ipynb"))
-
-
-def resolve_profile(profile: str) -> str:
-    """``auto`` becomes ``paper`` where a GPU is visible and ``quick`` elsewhere."""
-    if profile == "auto":
-        return "paper" if default_device().type == "cuda" else "quick"
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of 'auto', {', '.join(map(repr, PROFILES))}, got {profile!r}")
-    return profile
 
 
 def execute_chapter(source: Path, root: Path, profile: str, parameters: dict[str, object] | None = None) -> Path:
@@ -81,22 +71,32 @@ def build_html(root: Path) -> Path:
 
 
 def build_book(profile: str = "auto", only: list[str] | None = None, parameters: dict[str, object] | None = None) -> Path:
-    """Execute the chapters (all, or those named in ``only``) and build the book; return the index page."""
+    """Execute the chapters (all, or those named in ``only``) and build the book; return the index page.
+
+    ``profile="auto"`` executes each chapter with the most faithful profile whose runs are all
+    recorded (so nothing trains), else ``paper`` on a GPU and ``quick`` on a CPU; a named profile
+    is forced on every chapter that defines it (see :func:`~localmixup.paper.chapters.choose_profile`).
+    """
     from tqdm.auto import tqdm
 
     root = project_root()
-    profile = resolve_profile(profile)
     sources = chapters(root)
-    if only:
-        known = {s.stem: s for s in sources}
+    known = {s.stem: s for s in sources}
+    if only is not None:
         unknown = sorted(set(only) - set(known))
-        if unknown:
-            raise ValueError(f"--only names unknown chapters {unknown}; chapters are {sorted(known)}")
+        if unknown or not only:
+            what = f"names unknown chapters {unknown}" if unknown else "names no chapter"
+            raise ValueError(f"--only {what}; chapters are {sorted(known)}")
         sources = [known[name] for name in only]
-    with tqdm(sources, desc=f"chapters ({profile})", unit="notebook") as bar:
+    unplanned = sorted(set(known) - set(CHAPTERS))
+    if unplanned:
+        raise ValueError(f"chapters {unplanned} are missing from localmixup.paper.chapters.CHAPTERS")
+    with tqdm(sources, desc="chapters", unit="notebook") as bar:
         for source in bar:
-            bar.set_postfix_str(source.stem)
+            chosen, allow_cpu = choose_profile(source.stem, profile)
+            bar.set_postfix_str(f"{source.stem} ({chosen})")
             start = time.perf_counter()
-            execute_chapter(source, root, profile, parameters)
-            bar.write(f"  {source.stem}: {time.perf_counter() - start:.0f} s")
+            execute_chapter(source, root, chosen, {"allow_cpu": allow_cpu, **(parameters or {})})
+            bar.write(f"  {source.stem}: profile {chosen}{' (recorded runs)' if allow_cpu else ''}, "
+                      f"{time.perf_counter() - start:.0f} s")
     return build_html(root)

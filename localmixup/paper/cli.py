@@ -1,19 +1,159 @@
 """Command line: ``localmixup book`` (execute the chapters and build the book) and
-``localmixup sweep`` (train the runs of Table 1 that have no record yet)."""
+``localmixup sweep`` (train the runs of Table 1 that have no record yet).
+
+Errors are one line: a bad option names itself and what it accepts (exit status 2); a problem
+found while working names what is wrong and what to do (exit status 1).
+"""
 
 from __future__ import annotations
 
 import argparse
+import ast
+import json
+import math
 import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
 
-from localmixup.paper.book import NotebookFailed, build_book
+from localmixup.paper.book import NotebookFailed
+from localmixup.validation import check_integer, check_real
+
+# The sweep's options that set TrainConfig fields, and the fields they set (in this version,
+# TrainConfig.alpha is the exponential graph's decay rate and mix_alpha the Beta parameter).
+DECAY_FIELD, BETA_FIELD = "alpha", "mix_alpha"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line: ``localmixup sweep: argument --lr: ...``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def number(kind: type, low: float, *, low_open: bool = False) -> Callable[[str], float]:
+    """An argparse ``type``: the text of a finite ``kind`` (int or float) >= ``low`` (> if
+    ``low_open``), else an error saying what is accepted (argparse prefixes the option's name)."""
+
+    def parse(text: str) -> float:
+        try:
+            value: object = kind(text)
+        except ValueError:
+            value = text  # refused below, with the accepted range
+        try:
+            if kind is int:
+                return check_integer("value", value, low=int(low))
+            return check_real("value", value, low=low, low_open=low_open, high=math.inf, high_open=True)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error).removeprefix("value ")) from None
+
+    return parse
+
+
+def numbers(kind: type, low: float, *, low_open: bool = False) -> Callable[[str], list[float]]:
+    """Like :func:`~.number`, for a comma-separated list of numbers."""
+    one = number(kind, low, low_open=low_open)
+
+    def parse(text: str) -> list[float]:
+        return [one(t) for t in [t for t in text.split(",") if t.strip()] or [text]]
+
+    return parse
+
+
+def torch_device(text: str) -> str:
+    """An argparse ``type``: the name of a torch device (``cpu``, ``cuda``, ``cuda:1``...)."""
+    import torch
+
+    try:
+        torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"must be a torch device such as cpu, cuda or cuda:1, got {text!r}") from None
+    return text
+
+
+def check_visible(device: str) -> None:
+    """Refuse (``ValueError`` naming ``--device``) a CUDA device that this machine does not show."""
+    import torch
+
+    d = torch.device(device)
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if d.type == "cuda" and (d.index or 0) >= visible:
+        raise ValueError(f"--device {device}: this machine shows {visible} CUDA device(s); pass --device cpu "
+                         f"(with --allow-cpu for the paper profile), or run where a GPU is visible")
+
+
+def notebook_parameters(path: Path) -> list[str]:
+    """The names assigned in the cell tagged ``parameters`` of the notebook ``path``: the
+    parameters papermill can set."""
+    notebook = json.loads(Path(path).read_text(encoding="utf-8"))
+    names = []
+    for cell in notebook["cells"]:
+        if cell.get("cell_type") == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            for node in ast.parse("".join(cell["source"])).body:
+                targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+                names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return names
+
+
+def parameter_value(text: str) -> Any:
+    """A ``-p`` value as papermill's own ``-p`` reads it: True, False, None, an int, a float, else the text."""
+    if text in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[text]
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def chapter_parameters(pairs: Sequence[Sequence[str]] | None, chapters: Sequence[Path]) -> dict[str, Any]:
+    """The ``-p NAME VALUE`` pairs as papermill parameters, each checked to be a parameter of
+    every chapter in ``chapters``; ``ValueError`` naming it and the chapters' parameters otherwise."""
+    parameters = {name: parameter_value(value) for name, value in pairs or ()}
+    if "profile" in parameters:
+        raise ValueError("-p profile: use --profile to choose the profile")
+    known = {c.stem: notebook_parameters(c) for c in chapters}
+    for name in parameters:
+        lacking = [stem for stem, names in known.items() if name not in names]
+        if lacking:
+            having = [stem for stem, names in known.items() if name in names]
+            hint = f"; pass --only {','.join(having)} to execute only the chapters that have it" if having else ""
+            raise ValueError(f"-p {name}: not a parameter of chapter {lacking[0]!r} (its parameters: "
+                             f"{', '.join(known[lacking[0]])}){hint}")
+    return parameters
 
 
 def _book(args: argparse.Namespace) -> int:
-    only = [name for part in args.only for name in part.split(",") if name] if args.only else None
-    index = build_book(args.profile, only)
+    from localmixup.paper.book import build_book, chapters
+
+    sources = chapters()
+    only = None
+    if args.only is not None:
+        only = [name.strip() for part in args.only for name in part.split(",") if name.strip()]
+        if not only:
+            raise ValueError(f"--only needs at least one chapter name (comma-separated), got {args.only!r}; "
+                             f"chapters are {[s.stem for s in sources]}")
+    parameters = chapter_parameters(args.parameter, [s for s in sources if only is None or s.stem in only])
+    index = build_book(args.profile, only, parameters)
     print(f"The book is at {index}")
     return 0
+
+
+def _check_files(configs: Sequence[Any], set_aside_corrupt: bool) -> None:
+    """Refuse a sweep whose records or checkpoints cannot be read, naming them, or with
+    ``set_aside_corrupt`` move each to the ``corrupt/`` folder beside it (its run is then pending)."""
+    from localmixup.paper.records import find_corrupt, set_aside
+    from localmixup.paper.sweep.images import checkpoint_path, record_path
+
+    records = list(dict.fromkeys(record_path(c) for c in configs))
+    folders = dict.fromkeys(checkpoint_path([c]).parent for c in configs)
+    corrupt = find_corrupt(records, [p for folder in folders for p in sorted(folder.glob("*.pt"))])
+    if corrupt and not set_aside_corrupt:
+        raise ValueError(str(corrupt[0]) if len(corrupt) == 1 else f"{len(corrupt)} corrupt files; the first: {corrupt[0]}")
+    for error in corrupt:
+        print(f"set aside {error.path} -> {set_aside(error.path)} ({error.reason}): its run will be trained again",
+              flush=True)
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -34,15 +174,17 @@ def _sweep(args: argparse.Namespace) -> int:
                              "it on the cluster's CPUs anyway")
         device = args.device
         address = args.address or os.environ.get("RAY_ADDRESS")
-        where = (f"the Ray cluster at {address}" if address else "Ray on this machine") + (
+        where = (f"the Ray cluster at {address}" if address not in (None, "local") else "Ray on this machine") + (
             f", {args.gpus_per_run:g} GPU per run" if args.gpus_per_run else ", CPU")
     else:
+        if args.device is not None:
+            check_visible(args.device)
         device = check_profile(args.profile, allow_cpu=args.allow_cpu) if args.device is None else args.device
         where = device
-    alphas = [float(a) for a in args.alpha.split(",")] if args.alpha else None
     overrides = {"epochs": args.epochs, "train_size": args.train_size, "test_size": args.test_size,
-                 "batch_size": args.batch_size, "lr": args.lr}
-    configs = make_configs(args.dataset, args.methods, args.seeds, args.profile, alphas, **overrides)
+                 "batch_size": args.batch_size, "lr": args.lr, BETA_FIELD: args.alpha}
+    configs = make_configs(args.dataset, args.methods, args.seeds, args.profile, args.decay, **overrides)
+    _check_files(configs, args.set_aside_corrupt)
     print(f"training on {where}", flush=True)
     paths = run_sweep(configs, progress=not args.no_progress, device=None if device is None else str(device),
                       fast=False if args.no_fast else None, jobs=args.jobs, backend=args.backend, address=args.address,
@@ -54,12 +196,16 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The ``localmixup`` argument parser (one sub-command per task)."""
-    main_parser = argparse.ArgumentParser(prog="localmixup", description=__doc__)
+    main_parser = _Parser(prog="localmixup", description=__doc__)
     commands = main_parser.add_subparsers(dest="command", required=True)
     book = commands.add_parser("book", help="execute every chapter with papermill, then build the Jupyter Book")
-    book.add_argument("--profile", default="auto", choices=["auto", "quick", "paper"],
+    book.add_argument("--profile", default="auto", choices=["auto", "paper", "cpu", "quick"],
                       help="quick: minutes on a CPU; paper: the paper's protocol (GPU); auto: paper if a GPU is visible")
     book.add_argument("--only", action="append", metavar="NAME", help="execute only these chapters (comma-separated notebook names); the book is still built whole")
+    book.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                      help="set a parameter of the executed chapters (a name of their cell tagged 'parameters'; "
+                      "every executed chapter must have it: combine with --only), e.g. -p seeds 0-4; the value is "
+                      "read as papermill's -p reads it (True, False, None, a number, else text)")
     book.set_defaults(run=_book)
 
     sweep = commands.add_parser("sweep", help="train the Table-1 runs that have no record yet (resumable)")
@@ -67,29 +213,41 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--methods", default="baseline,mixup,local", help="comma-separated: baseline, mixup, local, adamixup")
     sweep.add_argument("--seeds", default="0", help="e.g. 0-9 or 0,3,5")
     sweep.add_argument("--profile", default="quick", choices=["quick", "paper"], help="training protocol (paper needs a GPU)")
-    sweep.add_argument("--alpha", help="exp-decay rate(s) of Local Mixup, comma-separated (default: the profile's)")
-    sweep.add_argument("--epochs", type=int, help="override the profile's epochs (records go to a separate folder)")
-    sweep.add_argument("--train-size", type=int, help="override: train on a fixed subset of this size")
-    sweep.add_argument("--test-size", type=int, help="override: test on a fixed subset of this size")
-    sweep.add_argument("--batch-size", type=int, help="override the batch size")
-    sweep.add_argument("--lr", type=float, help="override the initial learning rate")
-    sweep.add_argument("--jobs", type=int, default=1, help="local backend: runs trained at once in separate processes")
-    sweep.add_argument("--stack", type=int, default=1, metavar="R",
-                       help="local backend: train up to R runs of one recipe (seeds, methods, alphas) as one stacked "
+    sweep.add_argument("--decay", type=numbers(float, 0.0), metavar="RATES",
+                       help="decay rate(s) >= 0 of Local Mixup's exponential graph W = exp(-decay D), comma-separated: "
+                       "one run per rate (default: the profile's)")
+    sweep.add_argument("--alpha", type=number(float, 0.0, low_open=True), metavar="A",
+                       help="the Beta(A, A) law of the mixing coefficient lambda of Mixup and Local Mixup, A > 0 "
+                       "(default: the profile's, 1); the decay rate, which --alpha used to set, is --decay")
+    sweep.add_argument("--epochs", type=number(int, 1), help="override the profile's epochs (records go to a separate folder)")
+    sweep.add_argument("--train-size", type=number(int, 1), help="override: train on a fixed subset of this size")
+    sweep.add_argument("--test-size", type=number(int, 1), help="override: test on a fixed subset of this size")
+    sweep.add_argument("--batch-size", type=number(int, 2), help="override the batch size (>= 2)")
+    sweep.add_argument("--lr", type=number(float, 0.0, low_open=True), help="override the initial learning rate (> 0)")
+    sweep.add_argument("--jobs", type=number(int, 1), default=1, help="local backend: runs trained at once in separate processes")
+    sweep.add_argument("--stack", type=number(int, 1), default=1, metavar="R",
+                       help="local backend: train up to R runs of one recipe (seeds, methods, decay rates) as one stacked "
                        "model, for a GPU that small batches leave idle (default 1: one run at a time)")
-    sweep.add_argument("--checkpoint-every", type=float, default=60.0, metavar="SECONDS",
+    sweep.add_argument("--checkpoint-every", type=number(float, 0.0), default=60.0, metavar="SECONDS",
                        help="local backend: save a run in progress at the end of an epoch at most every SECONDS "
                        "(default 60; 0: every epoch), so that a killed sweep resumes it where it stopped")
     sweep.add_argument("--no-checkpoint", action="store_true", help="no checkpoints: an interrupted run starts over")
+    sweep.add_argument("--set-aside-corrupt", action="store_true",
+                       help="move each record or checkpoint of the sweep that cannot be read (truncated, empty, not "
+                       "JSON) to a corrupt/ folder beside it, named in the output, and train its run again; without "
+                       "it, such a file stops the sweep before anything trains. Nothing is deleted")
     sweep.add_argument("--backend", default="local", help="local (this machine, default) or ray (one Ray task per run; "
                        "pip install 'localmixup[ray]')")
-    sweep.add_argument("--address", help="ray: the head node's HOST:PORT, or auto (default: $RAY_ADDRESS, else Ray on this machine alone)")
-    sweep.add_argument("--gpus-per-run", type=float, metavar="F", help="ray: GPUs per run, in (0, 1] to share a GPU (e.g. 0.25) "
-                       "or an integer; default: CPU runs")
-    sweep.add_argument("--cpus-per-run", type=int, metavar="N", help="ray: CPU slots per run = its torch threads "
+    sweep.add_argument("--address", help="ray: the head node's HOST:PORT, auto (a cluster started on this machine), or "
+                       "local (a new Ray instance on this machine alone, listening on 127.0.0.1 only); default: "
+                       "$RAY_ADDRESS, else the cluster last started on this machine, else local")
+    sweep.add_argument("--gpus-per-run", type=number(float, 0.0, low_open=True), metavar="F",
+                       help="ray: GPUs per run, in (0, 1] to share a GPU (e.g. 0.25) or an integer; default: CPU runs")
+    sweep.add_argument("--cpus-per-run", type=number(int, 1), metavar="N", help="ray: CPU slots per run = its torch threads "
                        "(default: this machine's torch thread count, as the local backend, so CPU numbers match; 1 with --gpus-per-run)")
-    sweep.add_argument("--max-retries", type=int, default=2, help="ray: retries of a run whose worker process died (default 2)")
-    sweep.add_argument("--device", help="torch device (default: cuda if visible, else cpu)")
+    sweep.add_argument("--max-retries", type=number(int, 0), default=2,
+                       help="ray: retries of a run whose worker process died (default 2)")
+    sweep.add_argument("--device", type=torch_device, help="torch device (default: cuda if visible, else cpu)")
     sweep.add_argument("--allow-cpu", action="store_true", help="allow the paper profile on a CPU")
     sweep.add_argument("--no-download", action="store_true", help="never download a missing dataset")
     sweep.add_argument("--no-fast", action="store_true", help="plain eager steps on CUDA (no CUDA graph)")
@@ -103,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.run(args)
-    except (NotebookFailed, ValueError, RuntimeError) as error:
+    except (NotebookFailed, ValueError, RuntimeError, OSError) as error:
         print(f"localmixup {args.command}: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -2,9 +2,10 @@
 and a loader that keeps a whole split on the device and augments batches there.
 
 Datasets are read through torchvision's own classes under ``lm.data_dir()`` (``data/``).
-Fashion-MNIST comes from the Debian package ``dataset-fashion-mnist``
-(``/usr/share/datasets/fashion-mnist``), unpacked into torchvision's layout
-``<root>/FashionMNIST/raw/`` without any download. Every other dataset is downloaded by
+Fashion-MNIST is unpacked into torchvision's layout ``<root>/FashionMNIST/raw/`` without any
+download, from its four idx ``.gz`` files: those in that folder if they are there (the route
+without apt), else those of the Debian package ``dataset-fashion-mnist``
+(``/usr/share/datasets/fashion-mnist``). Every other dataset is downloaded by
 torchvision where there is internet (unless ``download=False`` or
 ``$LOCALMIXUP_NO_DOWNLOAD=1``); when it is absent and cannot be downloaded, a short
 :class:`~.DatasetUnavailable` names the dataset, the folder and the files expected.
@@ -130,17 +131,20 @@ def check_idx(path: Path) -> tuple[int, ...]:
     return dims
 
 
-def install_fashion_mnist(root: Path | None = None, source: Path = DEBIAN_FASHION_MNIST) -> Path:
-    """Unpack the Debian package's Fashion-MNIST ``.gz`` files into ``<root>/FashionMNIST/raw/``.
+def install_fashion_mnist(root: Path | None = None, source: Path | None = None) -> Path:
+    """Unpack Fashion-MNIST's four idx ``.gz`` files into ``<root>/FashionMNIST/raw/``.
 
-    The Debian files are recompressed (their md5 differs from torchvision's), so integrity is
-    checked on the content: gzip's CRC and length while unpacking, then the IDX header sizes; files already there and complete are kept. Returns the raw folder. Raises
-    :class:`~.DatasetUnavailable` when a source file is missing or corrupt.
+    Each file is taken from that folder if it is there (the route without apt), else from
+    ``source`` (default: the Debian package's folder :data:`~.DEBIAN_FASHION_MNIST`). The Debian
+    files are recompressed (their md5 differs from torchvision's), so integrity is checked on the
+    content: gzip's CRC and length while unpacking, then the IDX header sizes; files already
+    unpacked and complete are kept. Returns the raw folder. Raises :class:`~.DatasetUnavailable`
+    naming the file when one is missing everywhere, or truncated or corrupt.
     """
     from torchvision.datasets import FashionMNIST
 
-    s = DATASETS["fashion_mnist"]
     root = Path(root) if root is not None else data_dir()
+    source = Path(source) if source is not None else DEBIAN_FASHION_MNIST
     raw = root / "FashionMNIST" / "raw"
     for gz_name, _ in FashionMNIST.resources:
         target = raw / gz_name[: -len(".gz")]
@@ -150,9 +154,13 @@ def install_fashion_mnist(root: Path | None = None, source: Path = DEBIAN_FASHIO
                 continue
             except ValueError:
                 target.unlink()  # an incomplete earlier unpacking: redo it
-        gz = Path(source) / gz_name
-        if not gz.is_file():
-            raise _unavailable(s, root, f"is absent, and its source {gz} is missing (Debian package dataset-fashion-mnist)")
+        gz = next((p for p in (raw / gz_name, source / gz_name) if p.is_file()), None)
+        if gz is None:
+            names = ", ".join(name for name, _ in FashionMNIST.resources)
+            raise DatasetUnavailable(f"dataset 'fashion_mnist' is absent: {gz_name} is in neither {raw} nor {source}; put "
+                                     f"the four files {names} in {raw}/, or install the Debian package "
+                                     f"dataset-fashion-mnist")
+        remedy = "reinstall dataset-fashion-mnist" if gz.parent == source else "replace it with a complete copy"
         raw.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp")
         try:
@@ -162,7 +170,8 @@ def install_fashion_mnist(root: Path | None = None, source: Path = DEBIAN_FASHIO
             os.replace(tmp, target)
         except (OSError, EOFError, ValueError, zlib.error) as error:
             tmp.unlink(missing_ok=True)
-            raise DatasetUnavailable(f"dataset 'fashion_mnist': {gz} is truncated or corrupt ({error}); reinstall dataset-fashion-mnist") from None
+            reason = str(error).replace(str(tmp), "its content")
+            raise DatasetUnavailable(f"dataset 'fashion_mnist': {gz} is truncated or corrupt ({reason}); {remedy}") from None
     return raw
 
 
@@ -180,7 +189,8 @@ def _check_mnist_family(s: DatasetSpec, root: Path) -> None:
 def dataset_status(name: str, root: Path | None = None) -> str | None:
     """``None`` if ``name`` can be loaded offline from ``root``, else the reason why not (one line).
 
-    Never downloads; Fashion-MNIST counts as available when the Debian package is installed.
+    Never downloads; Fashion-MNIST counts as available when its ``.gz`` files are in
+    ``<root>/FashionMNIST/raw/`` or the Debian package is installed.
     """
     s = spec(name)
     root = Path(root) if root is not None else data_dir()
@@ -221,7 +231,8 @@ def load_arrays(name: str, root: Path | None = None, *, download: bool | None = 
         name: one of ``DATASETS``.
         root: data folder (default ``lm.data_dir()``).
         download: let torchvision download a missing dataset; default: yes unless
-            ``$LOCALMIXUP_NO_DOWNLOAD=1``. Fashion-MNIST never downloads (Debian package).
+            ``$LOCALMIXUP_NO_DOWNLOAD=1``. Fashion-MNIST never downloads (see
+            :func:`~.install_fashion_mnist`).
 
     Raises:
         DatasetUnavailable: absent and not downloadable, or a file is truncated/corrupt

@@ -1,19 +1,29 @@
-"""Execution profiles of the notebooks: ``quick`` (CPU, minutes) and ``paper`` (GPU, the paper's protocol)."""
+"""Execution profiles of the chapters and the header that says where a chapter's numbers come from.
+
+Profiles, from the most faithful to the lightest: ``paper`` (the paper's protocol), ``cpu``
+(a protocol sized for a 2-core CPU, where a chapter defines one) and ``quick`` (minutes on a
+CPU, a smoke test of the pipeline, not evidence).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import torch
 
 from localmixup.paper.provenance import default_device, environment
 from localmixup.validation import check_choice
 
-PROFILES = ("quick", "paper")
+PROFILES = ("quick", "cpu", "paper")
+FAITHFUL_FIRST = ("paper", "cpu", "quick")
 
 
 def check_profile(profile: str, *, allow_cpu: bool = False) -> torch.device:
     """Validate ``profile`` and return the device to run it on.
 
-    The paper profile on a CPU would take days: it is refused unless ``allow_cpu``.
+    The paper profile on a CPU would take days: it is refused unless ``allow_cpu`` (which
+    the book sets when every run of the profile is already recorded, so nothing trains).
     """
     check_choice("profile", profile, PROFILES)
     device = default_device()
@@ -25,14 +35,64 @@ def check_profile(profile: str, *, allow_cpu: bool = False) -> torch.device:
     return device
 
 
-def chapter_header(profile: str, **parameters: object) -> None:
-    """Display, at the top of a chapter, how it was executed: profile, parameters, device, date, commit."""
+def start_chapter(profile: str, *, allow_cpu: bool = False) -> torch.device:
+    """First call of every chapter: validate the profile (:func:`check_profile`), draw figures
+    inline whatever ``MPLBACKEND`` the kernel inherited, and set the book's plotting theme.
+
+    A kernel started with ``MPLBACKEND=Agg`` (as ``make`` or CI may export) would otherwise draw
+    nothing on ``plt.show()``, and the executed chapter would hold no figure.
+    """
+    device = check_profile(profile, allow_cpu=allow_cpu)
+    import seaborn as sns
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is not None:
+        shell.run_line_magic("matplotlib", "inline")
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+    return device
+
+
+def records_provenance(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Where and when ``records`` were made, from their ``environment`` fields: the number of
+    records, the devices, the first and last dates and the commits (sorted, unique)."""
+    envs = [r.get("environment") or {} for r in records]
+    dates = sorted(e["date"] for e in envs if e.get("date"))
+    return {
+        "records": len(envs),
+        "devices": sorted({e["device"] for e in envs if e.get("device")}),
+        "first": dates[0] if dates else None,
+        "last": dates[-1] if dates else None,
+        "commits": sorted({e["commit"] for e in envs if e.get("commit")}),
+    }
+
+
+def chapter_header(profile: str, records: Iterable[Mapping[str, Any]] | None = None, *, planned: int | None = None,
+                   **parameters: object) -> None:
+    """Display at the top of a chapter where its numbers come from and how the page was executed.
+
+    Args:
+        profile: the profile the chapter's numbers come from.
+        records: the run records the chapter renders (``None`` for a chapter that computes
+            everything in its own execution).
+        planned: runs the profile plans (records present or to be trained by this execution).
+        parameters: the chapter's parameters worth showing.
+    """
     from IPython.display import Markdown, display
 
     env = environment()
     shown = ", ".join(f"`{k}={v!r}`" for k, v in parameters.items())
-    lines = [
-        f"**Executed** with profile `{profile}`" + (f" ({shown})" if shown else "") + f" on {env['device']},",
-        f"{env['date']}, commit `{env['commit']}`, torch {env['torch']}.",
-    ]
-    display(Markdown(" ".join(lines)))
+    lines = [f"**Profile `{profile}`**" + (f" ({shown})." if shown else ".")]
+    if records is not None:
+        made = records_provenance(records)
+        if made["records"]:
+            when = made["first"][:10] if made["first"][:10] == made["last"][:10] else f"{made['first'][:10]} to {made['last'][:10]}"
+            commits = ", ".join(f"`{c}`" for c in made["commits"][:3]) + (" and others" if len(made["commits"]) > 3 else "")
+            lines.append(f"**Recorded runs:** {made['records']} record(s)"
+                         + (f" of the {planned} planned" if planned is not None else "")
+                         + f", made on {', '.join(made['devices'])}, {when}, at commit {commits}.")
+        else:
+            lines.append("**Recorded runs:** none yet" + (f" of the {planned} planned" if planned is not None else "")
+                         + "; this execution trains them.")
+    lines.append(f"**This page** was executed on {env['device']}, {env['date']}, commit `{env['commit']}`, torch {env['torch']}.")
+    display(Markdown("  \n".join(lines)))

@@ -17,6 +17,7 @@ from localmixup.theory.one_d import (
     optimum_operator,
     optimum_values,
     periodic_operator,
+    within_sampling_error,
 )
 
 __all__ = [
@@ -36,4 +37,5 @@ __all__ = [
     "optimum_operator",
     "optimum_values",
     "periodic_operator",
+    "within_sampling_error",
 ]

@@ -290,13 +290,18 @@ def brute_force_optimum(
     a: float = 1.0,
     draws: int = 100_000,
     seed: int = 0,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Minimise the *sampled* risk over histogram functions (constant on each bin of ``edges``).
 
-    Each pair with ``x_i != x_j`` gets the same ``draws`` values of lam (stratified in the
-    Beta CDF: one uniform draw in each of ``draws`` equal-probability cells); the
-    minimiser of the sampled squared risk over histograms is, bin by bin, the
-    W-weighted mean of the sampled targets. Returns shape (len(edges) - 1,), ``nan`` for empty bins.
+    Each pair with ``x_i != x_j`` gets ``draws`` independent draws of lam ~ Beta(a, a) (its
+    own draws, so that pairs are independent); the minimiser of the sampled squared risk
+    over histograms is, bin by bin, the W-weighted mean of the sampled targets.
+
+    Returns ``(values, standard_errors)``, each of shape (len(edges) - 1,), ``nan`` for empty
+    bins: the standard error of a bin is that of its W-weighted mean of independent draws
+    (delta method: ``sqrt(sum_k w_k^2 (t_k - mean)^2) / sum_k w_k``). Compare a sampled value
+    with an exact one through it (:func:`within_sampling_error`), never through a constant: a
+    narrow bin holds few draws.
     """
     x, w = _check_data(x, weights, y)
     y = np.asarray(y, dtype=float)
@@ -304,24 +309,50 @@ def brute_force_optimum(
     if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
         raise ValueError("edges must be a strictly increasing 1-D array with at least 2 entries")
     a = check_real("a", a, low=0.0, low_open=True)
-    draws = check_integer("draws", draws, low=1)
+    draws = check_integer("draws", draws, low=2)
     rng = np.random.default_rng(check_integer("seed", seed, low=0))
     i, j, wp, dx = _pairs(x, w)
     keep = dx != 0
     i, j, wp = i[keep], j[keep], wp[keep]
     nb = edges.size - 1
-    mass, total = np.zeros(nb), np.zeros(nb)
-    u = (np.arange(draws) + rng.random(draws)) / draws  # one draw per equal-probability cell
-    lam = u if a == 1.0 else stats.beta.ppf(u, a, a)
+    # per bin: sum w, sum w t, sum w^2, sum w^2 t, sum w^2 t^2 (the last three for the error)
+    sums = np.zeros((5, nb))
     for p in range(i.size):
+        lam = rng.beta(a, a, size=draws)
         tp = lam * x[i[p]] + (1 - lam) * x[j[p]]
         target = lam * y[i[p]] + (1 - lam) * y[j[p]]
         b = np.searchsorted(edges, tp, side="right") - 1
         ok = (b >= 0) & (b < nb)
-        mass += np.bincount(b[ok], minlength=nb) * wp[p]
-        total += np.bincount(b[ok], weights=target[ok], minlength=nb) * wp[p]
+        b, target = b[ok], target[ok]
+        count = np.bincount(b, minlength=nb)
+        first = np.bincount(b, weights=target, minlength=nb)
+        second = np.bincount(b, weights=target**2, minlength=nb)
+        sums += np.stack([count * wp[p], first * wp[p], count * wp[p] ** 2, first * wp[p] ** 2, second * wp[p] ** 2])
+    mass, total, mass2, total2, squares2 = sums
     with np.errstate(invalid="ignore", divide="ignore"):
-        return total / mass
+        mean = total / mass
+        deviation = np.maximum(squares2 - 2 * mean * total2 + mean**2 * mass2, 0.0)  # sum w^2 (t - mean)^2
+        return mean, np.sqrt(deviation) / mass
+
+
+def within_sampling_error(sampled: np.ndarray, standard_error: np.ndarray, exact: np.ndarray,
+                          family_level: float = 1e-3) -> tuple[bool, float, float]:
+    """Whether sampled values agree with exact ones within their own sampling error.
+
+    Each ``|sampled - exact| / standard_error`` is compared with the normal quantile at level
+    ``family_level / (2 m)`` (Bonferroni over the m compared values), so that all of them pass
+    with probability about ``1 - family_level`` or more when the sampler is right. Values with a
+    ``nan`` (empty bins) are skipped.
+
+    Returns ``(agree, largest standardised difference, threshold)``.
+    """
+    sampled, standard_error, exact = (np.asarray(v, dtype=float) for v in (sampled, standard_error, exact))
+    family_level = check_real("family_level", family_level, low=0.0, low_open=True, high=1.0, high_open=True)
+    ok = ~(np.isnan(standard_error) | np.isnan(sampled) | np.isnan(exact))
+    z = np.abs(sampled[ok] - exact[ok]) / np.maximum(standard_error[ok], np.finfo(float).tiny)
+    threshold = float(stats.norm.isf(family_level / (2 * max(int(ok.sum()), 1))))
+    worst = float(z.max()) if z.size else 0.0
+    return worst <= threshold, worst, threshold
 
 
 def bin_means(x: np.ndarray, y: np.ndarray, edges: np.ndarray, weights: np.ndarray | None = None, a: float = 1.0, nodes: int = 16) -> np.ndarray:

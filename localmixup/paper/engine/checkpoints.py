@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from localmixup.paper.records import atomic_write
+from localmixup.paper.records import atomic_write, read_checkpoint
 
 CHECKPOINT_VERSION = 1
 
@@ -42,7 +42,7 @@ class Checkpoint:
         """The saved state, or None if there is none."""
         if self.path is None or not self.path.is_file():
             return None
-        state = torch.load(self.path, map_location="cpu", weights_only=True)
+        state = read_checkpoint(self.path)  # a damaged file: an error naming it (CorruptFile)
         if state.get("version") != CHECKPOINT_VERSION or state.get("identity") != self.identity:
             raise ValueError(f"{self.path} holds the checkpoint of another run (or of another version of "
                              f"localmixup); delete it to train this run from the start")

@@ -18,7 +18,7 @@ from numbers import Real
 from pathlib import Path
 
 from localmixup.paper.data import DATASETS, load_arrays
-from localmixup.paper.records import read_record, results_dir, write_record
+from localmixup.paper.records import RUN_FIELDS, read_record, results_dir, write_record
 from localmixup.paper.engine.stacked import stacks, train_stacked
 from localmixup.paper.engine.train import METHODS, TrainConfig, profile_config, train_run
 from localmixup.validation import check_choice, check_integer, check_real
@@ -113,7 +113,7 @@ def pending(configs: Iterable[TrainConfig]) -> list[TrainConfig]:
             todo.append(c)
             continue
         # A profile whose definition changed must not silently reuse runs of the old one.
-        recorded, wanted = read_record(path)["config"], json.loads(json.dumps(c.to_dict()))
+        recorded, wanted = read_record(path, RUN_FIELDS)["config"], json.loads(json.dumps(c.to_dict()))
         if recorded != wanted:
             differ = sorted(k for k in wanted.keys() | recorded.keys() if wanted.get(k) != recorded.get(k))
             raise ValueError(f"{path} was recorded with another configuration (differs in {', '.join(differ)}); "

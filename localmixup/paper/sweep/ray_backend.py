@@ -49,11 +49,14 @@ sweep run with ``OMP_NUM_THREADS=k`` matches ``cpus_per_run=k``). For GPU runs
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from localmixup.paper.engine.train import TrainConfig
@@ -65,6 +68,9 @@ FORWARDED_ENV = ("LOCALMIXUP_DATA", "LOCALMIXUP_ROOT", "LOCALMIXUP_NO_DOWNLOAD")
 # What Ray raises when the process or node running a task died (after its retries).
 _DEATHS = ("WorkerCrashedError", "NodeDiedError", "OutOfMemoryError", "ObjectLostError", "ObjectReconstructionFailedError",
            "OwnerDiedError", "LocalRayletDiedError")
+# Ray's switch for one-machine instances (meant for macOS and Windows): "0" makes the node's IP
+# address 127.0.0.1, and then every Ray server listens on 127.0.0.1 only.
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 def import_ray():
@@ -77,18 +83,18 @@ def import_ray():
 
 
 def parse_address(address: str | None) -> tuple[str, int] | None:
-    """``(host, port)`` of ``"HOST:PORT"`` or ``"ray://HOST:PORT"``; None for None and ``"auto"``.
+    """``(host, port)`` of ``"HOST:PORT"`` or ``"ray://HOST:PORT"``; None for None, ``"auto"`` and ``"local"``.
 
     Raises ``ValueError`` naming ``address`` for anything else.
     """
-    if address is None or address == "auto":
+    if address is None or address in ("auto", "local"):
         return None
     text = address[len("ray://"):] if isinstance(address, str) and address.startswith("ray://") else address
     host, _, port = text.rpartition(":") if isinstance(text, str) else ("", "", "")
     host = host.strip("[]")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"address must be 'auto', 'HOST:PORT' or 'ray://HOST:PORT' (the head node's Ray port, "
-                         f"6379 by default), got {address!r}")
+        raise ValueError(f"address must be 'auto', 'local', 'HOST:PORT' or 'ray://HOST:PORT' (the head node's Ray "
+                         f"port, 6379 by default), got {address!r}")
     return host, int(port)
 
 
@@ -111,9 +117,13 @@ def connect(address: str | None) -> bool:
     shut it down), False if an existing one (e.g. ``ray.init`` in a notebook) is reused.
 
     ``address``: ``"HOST:PORT"`` / ``"ray://HOST:PORT"`` of a running cluster's head node (checked
-    with a TCP connection first, so a wrong address fails within seconds), or ``"auto"`` / None:
-    ``$RAY_ADDRESS``, else the cluster last started on this machine, else (None only) a new Ray
-    instance on this machine alone.
+    with a TCP connection first, so a wrong address fails within seconds), ``"local"``: a new Ray
+    instance on this machine alone, or ``"auto"`` / None: ``$RAY_ADDRESS``, else the cluster last
+    started on this machine, else (None only) a new Ray instance on this machine alone.
+
+    A new instance on this machine listens on 127.0.0.1 only, without dashboard, and Ray's
+    token file is made readable by its owner only (see :func:`~.loopback_only`,
+    :func:`~.protect_token`); a line on stderr says so where this Ray version does not allow it.
     """
     ray = import_ray()
     if ray.is_initialized():
@@ -121,12 +131,95 @@ def connect(address: str | None) -> bool:
     check_reachable(address)
     import logging
 
+    local = starts_local(address)
+    protect_token(create=local)
     try:
-        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
+        if local:
+            with loopback_only():
+                ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)
+        else:
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
     except (ConnectionError, TimeoutError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise RuntimeError(f"cannot connect to the Ray cluster at {address or 'auto'}: {first}") from None
+    protect_token(create=False)  # what Ray itself may have written
+    if local and ray.util.get_node_ip_address() not in ("127.0.0.1", "::1"):
+        print(f"warning: Ray on this machine listens on every network interface at {ray.util.get_node_ip_address()} "
+              f"(this Ray version ignores {LOOPBACK_ENV}=0): see the cluster page for how to protect it", file=sys.stderr)
     return True
+
+
+def starts_local(address: str | None) -> bool:
+    """Whether ``ray.init(address)`` starts a new Ray instance on this machine (rather than joining a
+    cluster): ``"local"``, or None where neither ``$RAY_ADDRESS`` nor a cluster started on this
+    machine gives an address (Ray's own lookup)."""
+    if address is not None:
+        return address == "local"
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+
+        return canonicalize_bootstrap_address(None) is None
+    except Exception:  # noqa: BLE001 - another Ray version, or a bad $RAY_ADDRESS that ray.init reports itself
+        return os.environ.get("RAY_ADDRESS") in (None, "", "local")
+
+
+@contextmanager
+def loopback_only() -> Iterator[None]:
+    """Within: a Ray instance started by this process takes 127.0.0.1 as its node's address, so its
+    servers (GCS, raylet, object manager, workers, runtime-env agent) listen on 127.0.0.1 only.
+
+    Ray reads ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` when it is imported: the variable is set for
+    the processes it starts, and the value it read in this process (already imported) is switched
+    for the duration. Both are restored on exit, so a later connection to a cluster is unaffected.
+    """
+    try:
+        from ray._private import ray_constants
+    except ImportError:  # another layout: the environment variable alone (the processes Ray starts)
+        ray_constants = None
+    before_env = os.environ.get(LOOPBACK_ENV)
+    before = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+    os.environ[LOOPBACK_ENV] = "0"
+    if before is not None:
+        ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        if before is not None:
+            ray_constants.ENABLE_RAY_CLUSTER = before
+        if before_env is None:
+            os.environ.pop(LOOPBACK_ENV, None)
+        else:
+            os.environ[LOOPBACK_ENV] = before_env
+
+
+def token_path() -> Path:
+    """Where Ray reads its authentication token: ``$RAY_AUTH_TOKEN_PATH``, else ``~/.ray/auth_token``."""
+    return Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+
+
+def protect_token(create: bool) -> Path | None:
+    """Keep Ray's token file (:func:`~.token_path`) readable by its owner only; return its path.
+
+    Ray's token authentication (Ray 2.60) writes it with the process's umask, usually readable by
+    every user of the machine: with ``create`` (a new instance about to start), a missing token is
+    created here first, mode 0600, in Ray's format (64 hex digits), so Ray uses it rather than
+    writing its own; an existing one of ours open to others is restricted to 0600 (said on stderr). Nothing is done when
+    the token comes from ``$RAY_AUTH_TOKEN``, when ``RAY_AUTH_MODE`` is not ``token``, or for a
+    Ray without token authentication.
+    """
+    import importlib.util
+
+    if os.environ.get("RAY_AUTH_TOKEN") or importlib.util.find_spec("ray._private.authentication") is None:
+        return None
+    path = token_path()
+    if create and not path.exists() and os.environ.get("RAY_AUTH_MODE", "token").lower() == "token":
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            f.write(secrets.token_hex(32))
+    elif path.is_file() and path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+        print(f"made Ray's token {path} readable by you only (it was readable by other users)", file=sys.stderr)
+    return path if path.is_file() else None
 
 
 def resolve_cpus(cpus_per_run: int | None, gpus_per_run: float | None) -> int:

@@ -1,0 +1,50 @@
+"""The book picks, per chapter, the most faithful profile whose runs are all recorded."""
+
+import pytest
+
+import localmixup.paper as lp
+from localmixup.paper.chapters import CHAPTERS, choose_profile, table1_plan
+
+
+def test_every_notebook_is_a_registered_chapter():
+    assert {p.stem for p in (lp.project_root() / "notebooks").glob("*.ipynb")} == set(CHAPTERS)
+
+
+def test_auto_picks_the_most_faithful_complete_profile(tmp_path, monkeypatch):
+    if lp.default_device().type == "cuda":
+        pytest.skip("a GPU is visible: auto falls back to paper")
+    monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))
+    # nothing recorded: quick on a CPU, which may train
+    assert choose_profile("table1") == ("quick", False)
+    for path in table1_plan("quick").paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+    assert choose_profile("table1") == ("quick", True)
+    paper = table1_plan("paper").paths
+    assert paper, "Fashion-MNIST is installed here, so the paper profile plans its runs"
+    for path in paper[:-1]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+    assert choose_profile("table1") == ("quick", True), "an incomplete paper profile is not chosen"
+    paper[-1].parent.mkdir(parents=True, exist_ok=True)
+    paper[-1].write_text("{}")
+    assert choose_profile("table1") == ("paper", True), "complete paper records are rendered on a CPU"
+    # a chapter without records follows the device, and a forced profile is kept
+    assert choose_profile("theory_1d") == ("quick", False)
+    assert choose_profile("table1", "quick") == ("quick", True)
+    assert choose_profile("theory_1d", "cpu") == ("quick", False), "a profile the chapter lacks falls back to quick"
+
+
+def test_choose_profile_rejects_an_unknown_profile():
+    with pytest.raises(ValueError, match="profile must be one of 'auto', 'paper', 'cpu', 'quick'"):
+        choose_profile("table1", "fast")
+
+
+def test_header_reports_where_and_when_the_records_were_made():
+    made = lp.profiles.records_provenance([
+        {"environment": {"device": "NVIDIA H100", "date": "2026-11-20T10:00:00+00:00", "commit": "abc"}},
+        {"environment": {"device": "CPU (x86_64, 2 threads)", "date": "2026-11-22T10:00:00+00:00", "commit": "def"}},
+        {"environment": {"device": "NVIDIA H100", "date": "2026-11-21T10:00:00+00:00", "commit": "abc"}},
+    ])
+    assert made == {"records": 3, "devices": ["CPU (x86_64, 2 threads)", "NVIDIA H100"],
+                    "first": "2026-11-20T10:00:00+00:00", "last": "2026-11-22T10:00:00+00:00", "commits": ["abc", "def"]}
