@@ -35,6 +35,7 @@ from localmixup.paper.sweep.spirals import (
     load_spirals_curves,
     load_spirals_sweep,
     paper_config,
+    spirals_plan,
     sweep_folder,
     sweep_spirals,
 )
@@ -282,6 +283,12 @@ def test_paper_grid_and_settings():
     assert set(SETTINGS) == {"authors", "eq2-permutation", "eq2-graph"}
     with pytest.raises(ValueError, match="not on the authors' grid"):
         paper_config("authors", 0.7)
+    paper = spirals_plan("paper")
+    assert {s: len(v) for s, v in paper.seeds.items()} == {"authors": 1000, "eq2-permutation": 1000, "eq2-graph": 200}
+    assert paper.eps_grid == list(PAPER_EPS) and paper.epochs == 200 and len(paper.paths) == 30
+    assert paper.paths[0].name == "seeds-00000-00999.json" and paper.paths[-1].name == "seeds-00000-00199.json"
+    other = spirals_plan("quick", runs=5, first_seed=100, data_seed=2)
+    assert other.tag == "quick-data2" and other.data["seed"] == 2 and other.seeds["authors"] == list(range(100, 105))
     with pytest.raises(ValueError, match="setting"):
         paper_config("mine", 1.0)
 

@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 import torch
@@ -98,6 +98,60 @@ def _chunks(seeds: Sequence[int], size: int) -> list[list[int]]:
     return [list(seeds[first : first + size]) for first in range(0, len(seeds), size)]
 
 
+def chunk_path(tag: str, setting: str, eps: float, seeds: Sequence[int]) -> Path:
+    """The record file of the runs ``seeds`` (trained together) of ``setting`` at ``eps``."""
+    return sweep_folder(tag, setting, eps) / f"seeds-{seeds[0]:05d}-{seeds[-1]:05d}.json"
+
+
+PROFILES = {
+    "quick": {"eps_grid": (0.0, 0.6, 1.0, 2.0, 3.0, 10.0), "runs": {"authors": 20, "eq2-permutation": 20, "eq2-graph": 20},
+              "epochs": 15, "chunk_size": 20, "curve_every": 1},
+    "paper": {"eps_grid": PAPER_EPS, "runs": {"authors": 1000, "eq2-permutation": 1000, "eq2-graph": 200},
+              "epochs": 200, "chunk_size": 1000, "curve_every": 10},
+}
+"""Sizes of the chapter's profiles: ``quick`` (about a minute on a CPU, a smoke test, not the
+paper's protocol) and ``paper`` (the paper's grid and 200 epochs; 1000 runs per threshold for
+settings (a) and (b), 200 for (c)). One chunk per threshold: every run of a threshold is trained
+at once (the library's per-step sampling costs least per run with many runs), and the files are
+the same whether a CPU or a GPU made them."""
+
+
+class SpiralsPlan(NamedTuple):
+    """The runs the spirals chapter renders for a profile (:func:`spirals_plan`)."""
+
+    profile: str
+    tag: str
+    eps_grid: list[float]
+    seeds: dict[str, list[int]]
+    epochs: int
+    chunk_size: int
+    curve_every: int
+    data: dict[str, Any]
+    paths: list[Path]
+
+
+def spirals_plan(profile: str, *, eps_grid: Sequence[float] | None = None, runs: int | None = None, epochs: int | None = None,
+                 first_seed: int = 0, data_seed: int = 0, tag: str | None = None) -> SpiralsPlan:
+    """The runs of ``profile`` (a key of :data:`PROFILES`), with overrides: the eps grid, the runs
+    per threshold of every setting, the epochs, the first run seed and the data set's seed.
+
+    Records go under ``tag`` (default: the profile, followed by ``-data<seed>`` for another data
+    set). ``paths`` lists every record file, for a book that renders recorded runs only: the
+    chunks are deterministic (``chunk_size`` consecutive seeds), so a resumed sweep writes the
+    same files.
+    """
+    sizes = PROFILES[check_choice("profile", profile, tuple(PROFILES))]
+    grid = [float(e) for e in (eps_grid if eps_grid is not None else sizes["eps_grid"])]
+    first_seed = check_integer("first_seed", first_seed, low=0)
+    seeds = {s: list(range(first_seed, first_seed + (check_integer("runs", runs, low=1) if runs is not None else n)))
+             for s, n in sizes["runs"].items()}
+    tag = tag or (profile if data_seed == 0 else f"{profile}-data{data_seed}")
+    chunk = sizes["chunk_size"]
+    paths = [chunk_path(tag, setting, eps, part) for setting, ss in seeds.items() for eps in grid for part in _chunks(ss, chunk)]
+    return SpiralsPlan(profile, tag, grid, seeds, epochs or sizes["epochs"], chunk, sizes["curve_every"], sweep_data({"seed": data_seed}),
+                       paths)
+
+
 def _record(tag: str, setting: str, config: ManyRunsConfig, data: Mapping[str, Any], result: ManyRunsResult,
             cpu: float, wall: float, threads: int, env: Mapping[str, str]) -> dict[str, Any]:
     def fractions(values) -> list[float]:
@@ -148,7 +202,7 @@ def sweep_spirals(
     hidden: Sequence[int] = (100, 100, 100),
     data: Mapping[str, Any] | None = None,
     device: torch.device | str | None = None,
-    chunk_size: int = 200,
+    chunk_size: int = PROFILES["paper"]["chunk_size"],
     curve_every: int = 10,
     threads: int = 1,
     backend: str = "auto",
@@ -201,8 +255,7 @@ def sweep_spirals(
                 cpu, wall = _cpu_seconds(), time.perf_counter()
                 result = train_many(split, chunk, config, device=device, curve_every=curve_every, threads=threads, backend=backend)
                 record = _record(tag, setting, config, data, result, _cpu_seconds() - cpu, time.perf_counter() - wall, threads, env)
-                path = sweep_folder(tag, setting, config.eps) / f"seeds-{chunk[0]:05d}-{chunk[-1]:05d}.json"
-                atomic_write(path, lambda f: json.dump(record, f, separators=(",", ":")))
+                atomic_write(chunk_path(tag, setting, config.eps, chunk), lambda f: json.dump(record, f, separators=(",", ":")))
                 bar.update(len(chunk))
 
     frame = load_spirals_sweep(tag, setting)
@@ -277,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eps", type=_eps_grid, default=list(PAPER_EPS), help="'all' (the paper's grid, default) or a comma-separated list")
     parser.add_argument("--epochs", type=int, default=200, help="epochs per run (default 200, the paper's)")
     parser.add_argument("--tag", default="paper", help="records folder under results/spirals/ (default 'paper')")
-    parser.add_argument("--chunk", type=int, default=200, help="runs trained together and recorded in one file (default 200)")
+    parser.add_argument("--chunk", type=int, default=PROFILES["paper"]["chunk_size"],
+                        help=f"runs trained together and recorded in one file (default {PROFILES['paper']['chunk_size']}, the paper profile's)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu; cuda runs the torch path)")
     parser.add_argument("--backend", default="auto", choices=BACKENDS, help="trainer backend (default auto: the compiled kernel on a CPU)")
