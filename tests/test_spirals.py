@@ -1,127 +1,243 @@
-"""Spirals (Figure 3): batched locality weights, the many-runs trainer, the resumable sweep."""
+"""Spirals (Figure 3): the many-runs trainer (kernel and torch paths), the authors' setting, the resumable sweep."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from localmixup.distances import pairwise_distances
-from localmixup.graphs import locality_weights
-from localmixup.paper.engine.many_runs import ManyRunsConfig, init_mlp, run_generators, train_many, train_single
+from localmixup.loss import mixup_loss, per_sample_cross_entropy
+from localmixup.mixing import LocalMixup
+from localmixup.paper.engine import mlp_kernel
+from localmixup.paper.engine.many_runs import (
+    AUTHORS,
+    ManyRunsConfig,
+    StackedMLP,
+    epoch_batches,
+    loss_coefficients,
+    loss_batch,
+    normalize,
+    run_streams,
+    train_many,
+    train_single,
+)
 from localmixup.paper.spirals import make_spirals
-from localmixup.paper.sweep.spirals import PAPER_BATCH_SIZES, PAPER_EPS, load_spirals_sweep, record_path, sweep_spirals
+from localmixup.paper.sweep.spirals import (
+    PAPER_BATCH_SIZES,
+    PAPER_EPS,
+    SETTINGS,
+    load_spirals_curves,
+    load_spirals_sweep,
+    paper_config,
+    spirals_plan,
+    sweep_folder,
+    sweep_spirals,
+)
 
+ROOT = Path(__file__).resolve().parent.parent
 SMALL = dict(hidden=(16, 16), epochs=3)
+SETTINGS_SMALL = [
+    dict(pairing="graph"),
+    dict(pairing="permutation"),
+    AUTHORS,
+    dict(AUTHORS, output="logits"),
+]
 
 
 @pytest.fixture(scope="module")
 def split():
-    return make_spirals(60, seed=1)
+    return make_spirals(60, seed=1)  # 96 training points
 
 
-def _max_param_diff(stacked_layers, module):
+def _layers_diff(model: StackedMLP, run: int, module: torch.nn.Module) -> float:
     linears = [m for m in module if isinstance(m, torch.nn.Linear)]
-    return max(max((w - l.weight).abs().max().item(), (b - l.bias).abs().max().item()) for (w, b), l in zip(stacked_layers, linears))
+    return max(max((w - l.weight).abs().max().item(), (b - l.bias).abs().max().item()) for (w, b), l in zip(model.run(run), linears))
 
 
-# --- batched distances and weights -------------------------------------------------------
+# --- the authors' setting against a plain single-model reference -----------------------------
 
 
-@pytest.mark.parametrize("graph, parameter", [("threshold", {"eps": 0.7}), ("knn", {"k": 3}), ("exp", {"decay": 2.0}), ("none", {})])
-def test_batched_weights_equal_per_batch(graph, parameter):
-    x = torch.randn(4, 9, 2, generator=torch.Generator().manual_seed(0))
-    batched = locality_weights(x, graph, batched=True, **parameter)
-    assert batched.shape == (4, 9, 9)
-    for r in range(4):
-        assert torch.equal(batched[r], locality_weights(x[r], graph, **parameter))
+def _authors_reference(split, seed, config, epochs):
+    """The authors' spirals loop, written plainly: nn.Sequential ending in nn.Softmax, nn.CrossEntropyLoss
+    (which applies log-softmax again), torch.optim.Adam; permutation pairs, lam * CE(y_a) + (1 - lam) * CE(y_b)
+    times the fraction of pairs within eps, no mixing at eps = 0. Same initial weights and random numbers as run
+    ``seed`` of train_many. Returns the Linear layers after each epoch."""
+    x, y = split.x_train.double(), split.y_train
+    init = StackedMLP.init([seed], config.sizes(2, 2), dtype=torch.float64).run(0)
+    linears = [torch.nn.Linear(w.shape[1], w.shape[0], dtype=torch.float64) for w, _ in init]
+    with torch.no_grad():
+        for linear, (w, b) in zip(linears, init):
+            linear.weight.copy_(w)
+            linear.bias.copy_(b)
+    net = torch.nn.Sequential(linears[0], torch.nn.ReLU(), linears[1], torch.nn.ReLU(), linears[2], torch.nn.Softmax(dim=1))
+    criterion = torch.nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
+    order, mix = run_streams(seed, "order"), run_streams(seed, "mix")
+    sampler = LocalMixup("threshold", eps=config.eps, pairing="permutation", generator=mix)
+    history = []
+    for _ in range(epochs):
+        index = order.permutation(len(x))
+        for first in range(0, len(x), config.batch_size):
+            xb, yb = x[index[first : first + config.batch_size]], y[index[first : first + config.batch_size]]
+            optimizer.zero_grad()
+            if config.eps == 0:
+                loss = criterion(net(xb), yb)
+            else:
+                draw = sampler.sample(xb)  # lam and the permutation, from the run's stream
+                lam, partner = float(draw.lam), draw.partner
+                kept = ((xb - xb[partner]).norm(dim=1) <= config.eps).double()
+                out = net(lam * xb + (1 - lam) * xb[partner])
+                loss = (lam * criterion(out, yb) + (1 - lam) * criterion(out, yb[partner])) * kept.mean()
+            loss.backward()
+            optimizer.step()
+        history.append([(l.weight.detach().clone(), l.bias.detach().clone()) for l in linears])
+    return history
 
 
-def test_unbatched_distances_unchanged():
-    x = torch.randn(7, 3, 2)
-    d = pairwise_distances(x)
-    assert d.shape == (7, 7) and torch.equal(d.diagonal(), torch.zeros(7))
-    assert torch.allclose(d[1, 4], (x[1] - x[4]).norm())
-    assert pairwise_distances(x, batched=True).shape == (7, 3, 3)
-    with pytest.raises(ValueError, match="batched"):
-        pairwise_distances(torch.zeros(5), batched=True)
+@pytest.mark.parametrize("eps, batch_size", [(0.8, 23), (0.0, 23), (0.8, 200)])
+def test_authors_setting_equals_the_plain_reference(split, eps, batch_size):
+    """R stacked runs of the authors' setting follow the plain reference step for step (float64).
+
+    Batch 23 on 96 points: 5 steps per epoch, the last one partial; batch 200: one step per epoch,
+    so that the epoch-by-epoch comparison is a step-by-step one."""
+    config = ManyRunsConfig(eps=eps, batch_size=batch_size, hidden=(16, 16), epochs=3, **AUTHORS)
+    seeds = [3, 8, 21]
+    references = {seed: _authors_reference(split, seed, config, 3) for seed in seeds}
+    for epochs in (1, 2, 3):
+        stacked = train_many(split, seeds, ManyRunsConfig(**{**config.as_dict(), "hidden": (16, 16), "epochs": epochs}), dtype=torch.float64)
+        for r, seed in enumerate(seeds):
+            expected = references[seed][epochs - 1]
+            got = stacked.model.run(r)
+            # 1e-7: the library rounds the soft targets and the loss coefficients to float32 (parameters ~0.5)
+            assert max((a - b).abs().max().item() for pa, pb in zip(got, expected) for a, b in zip(pa, pb)) < 1e-7
 
 
-# --- the trainer ---------------------------------------------------------------------------
+def test_the_reference_can_tell_the_settings_apart(split):
+    """The comparison above fails for a setting that is not the authors' (plain logits)."""
+    config = ManyRunsConfig(eps=0.8, batch_size=23, hidden=(16, 16), epochs=1, **AUTHORS)
+    logits = train_many(split, [3], ManyRunsConfig(**{**config.as_dict(), "hidden": (16, 16), "output": "logits"}), dtype=torch.float64)
+    expected = _authors_reference(split, 3, config, 1)[-1]
+    assert max((a - b).abs().max().item() for pa, pb in zip(logits.model.run(0), expected) for a, b in zip(pa, pb)) > 1e-4
 
 
-@pytest.mark.parametrize(
-    "pairing, variant, eps",
-    [("graph", "eq2", 0.8), ("permutation", "eq2", 0.8), ("permutation", "authors", 0.8), ("permutation", "authors", 0.0)],
-)
-def test_stacked_runs_equal_plain_loop(split, pairing, variant, eps):
-    """Each stacked run follows the trajectory of the plain nn.Module + LocalMixup + mixup_loss loop."""
-    config = ManyRunsConfig(eps=eps, batch_size=23, pairing=pairing, variant=variant, **SMALL)  # 96 train points: last batch partial
-    seeds = [5] if variant == "authors" else [5, 11]
-    result = train_many(split, seeds, config)
+# --- kernel, torch path and the plain loop agree -------------------------------------------
+
+
+@pytest.mark.parametrize("options", SETTINGS_SMALL, ids=["eq2-graph", "eq2-permutation", "authors", "batch-logits"])
+@pytest.mark.parametrize("eps", [0.8, 0.0])
+def test_kernel_torch_and_plain_loop_agree(split, options, eps):
+    """Each stacked run follows the trajectory of the plain nn.Module + LocalMixup + mixup_loss loop,
+    with the compiled kernel and with the torch path."""
+    config = ManyRunsConfig(eps=eps, batch_size=23, **SMALL, **options)
+    seeds = [5, 11]
+    kernel = train_many(split, seeds, config, dtype=torch.float64, backend="kernel")
+    torch_path = train_many(split, seeds, config, dtype=torch.float64, backend="torch")
+    # the library's cross-entropy is float32: the paths agree to float32 rounding
+    assert (kernel.model.params - torch_path.model.params.detach()).abs().max().item() < 5e-6
     for r, seed in enumerate(seeds):
-        error, module = train_single(split, seed, config)
-        assert _max_param_diff(result.model.run(r), module) < 1e-5
-        assert result.test_error[r] == pytest.approx(error, abs=1e-6)
+        error, module = train_single(split, seed, config, dtype=torch.float64)
+        assert _layers_diff(kernel.model, r, module) < 5e-6
+        assert kernel.test_error[r] == pytest.approx(error, abs=1e-12)
+    float32 = train_many(split, seeds, config, backend="kernel")
+    assert (float32.model.params.double() - kernel.model.params).abs().max().item() < 1e-4
 
 
-def test_unfused_adam_matches_the_plain_loop_tightly(split):
-    config = ManyRunsConfig(eps=0.8, batch_size=20, pairing="permutation", **SMALL)
-    result = train_many(split, [2], config, fused=False)
-    _, module = train_single(split, 2, config)
-    assert _max_param_diff(result.model.run(0), module) < 1e-6
+def test_loss_coefficients_decompose_mixup_loss(split):
+    """sum_i c_i CE(z_i, t_i), the loss the kernel minimises, is mixup_loss for both weightings."""
+    g = torch.Generator().manual_seed(0)
+    for options in SETTINGS_SMALL[1:3]:
+        config = ManyRunsConfig(eps=0.9, batch_size=16, **SMALL, **options)
+        mixer = LocalMixup("threshold", eps=0.9, pairing="permutation", generator=run_streams([1, 2, 3], "mix"))
+        order = run_streams([1, 2, 3], "order").permutation(len(split.x_train))
+        for batch in list(epoch_batches(split.x_train, split.y_train, order, config, mixer))[:3]:
+            logits = torch.randn(*batch.weight.shape, 2, generator=g)
+            c, t = loss_coefficients(batch, config), batch.soft_targets(2)
+            expected = mixup_loss(logits, loss_batch(batch, config), normalize=normalize(config))
+            assert torch.allclose((c * per_sample_cross_entropy(logits, t)).sum(dim=-1), expected, atol=1e-6)
+            assert (c > 0).any() and (c >= 0).all()
 
 
 def test_runs_are_independent(split):
-    config = ManyRunsConfig(eps=0.8, batch_size=20, **SMALL)
-    a = train_many(split, [1, 2, 3], config)
-    b = train_many(split, [1, 99, 3], config)
+    config = ManyRunsConfig(eps=0.8, batch_size=20, pairing="permutation", **SMALL)
+    a = train_many(split, [1, 2, 3], config, curve_every=1)
+    b = train_many(split, [1, 99, 3], config, curve_every=1)
     for r in (0, 2):
-        assert all(torch.equal(x, y) for x, y in zip(a.model.run(r)[0], b.model.run(r)[0]))
-        assert np.array_equal(a.curve[r], b.curve[r])
-    assert not torch.equal(a.model.run(1)[0][0], b.model.run(1)[0][0])
-    # The same run alone gives the same trajectory (up to batched-kernel rounding).
+        assert torch.equal(a.model.params[r], b.model.params[r]) and np.array_equal(a.curve[r], b.curve[r])
+    assert not torch.equal(a.model.params[1], b.model.params[1])
     alone = train_many(split, [3], config)
-    assert max((x - y).abs().max().item() for pair in zip(alone.model.run(0), a.model.run(2)) for x, y in zip(*pair)) < 1e-5
+    assert torch.equal(alone.model.params[0], a.model.params[2])  # the kernel trains one run at a time
+    threads = train_many(split, [1, 2, 3], config, curve_every=1, threads=2)
+    assert torch.equal(threads.model.params, a.model.params) and np.array_equal(threads.curve, a.curve)
 
 
 def test_same_seed_same_numbers(split):
-    config = ManyRunsConfig(eps=0.8, batch_size=20, pairing="permutation", **SMALL)
+    config = ManyRunsConfig(eps=0.8, batch_size=20, **AUTHORS, **SMALL)
     a, b = train_many(split, [4, 7], config, curve_every=1), train_many(split, [4, 7], config, curve_every=1)
-    assert np.array_equal(a.curve, b.curve) and np.array_equal(a.pair_fraction, b.pair_fraction)
+    assert np.array_equal(a.curve, b.curve) and np.array_equal(a.pair_weight, b.pair_weight)
     assert a.curve_epochs == [1, 2, 3] and a.curve.shape == (2, 3)
+    assert np.array_equal(a.test_error, a.curve[:, -1]) and a.train_error.shape == (2,)
 
 
 def test_extremes_vanilla_and_mixup(split):
-    """eps = 0 with graph pairing is plain training (the authors' no-mixup branch); eps above
-    every distance makes Eq. (2) and the batch scaling coincide (every weight is 1)."""
+    """eps = 0 with graph pairing is plain training, as the authors' no-mixup branch; eps above every
+    distance makes Eq. (2) and the batch scaling coincide (every weight is 1)."""
     seeds = [0, 1]
-    erm = train_many(split, seeds, ManyRunsConfig(eps=0.0, batch_size=20, pairing="permutation", variant="authors", **SMALL))
+    erm = train_many(split, seeds, ManyRunsConfig(eps=0.0, batch_size=20, **dict(AUTHORS, output="logits"), **SMALL))
     graph0 = train_many(split, seeds, ManyRunsConfig(eps=0.0, batch_size=20, pairing="graph", **SMALL))
-    assert _close(erm, graph0)
-    assert np.allclose(graph0.pair_fraction, 1 / 20, atol=0.01)  # only self-pairs (the last batch has 16 points)
+    assert torch.allclose(erm.model.params, graph0.model.params, atol=1e-5)
+    assert np.all(erm.pair_weight == 1.0) and np.all(graph0.pair_weight == 1.0)
     eq2 = train_many(split, seeds, ManyRunsConfig(eps=10.0, batch_size=20, pairing="permutation", **SMALL))
-    authors = train_many(split, seeds, ManyRunsConfig(eps=10.0, batch_size=20, pairing="permutation", variant="authors", **SMALL))
-    assert _close(eq2, authors) and np.all(eq2.pair_fraction == 1.0)
-    graph10 = train_many(split, seeds, ManyRunsConfig(eps=10.0, batch_size=20, pairing="graph", **SMALL))
-    assert np.all(graph10.pair_fraction == 1.0)
-    # while a local eps does change training
+    batch = train_many(split, seeds, ManyRunsConfig(eps=10.0, batch_size=20, **dict(AUTHORS, output="logits"), **SMALL))
+    assert torch.allclose(eq2.model.params, batch.model.params, atol=1e-5) and np.all(eq2.pair_weight == 1.0)
     local = train_many(split, seeds, ManyRunsConfig(eps=0.8, batch_size=20, pairing="permutation", **SMALL))
-    assert not _close(local, eq2)
+    assert not torch.allclose(local.model.params, eq2.model.params, atol=1e-3)
+    assert np.all((local.pair_weight > 0) & (local.pair_weight < 1))
 
 
-def _close(a, b, tol=1e-5):
-    return all((x - y).abs().max().item() < tol for r in range(len(a.seeds)) for pa, pb in zip(a.model.run(r), b.model.run(r)) for x, y in zip(pa, pb))
+# --- the stacked model and the kernel ----------------------------------------------------------
 
 
-def test_seed_streams_and_init():
-    g = run_generators(3)
-    assert set(g) == {"init", "order", "mix"}
-    assert torch.rand(1, generator=g["init"]).item() != torch.rand(1, generator=g["order"]).item()
-    layers = init_mlp((2, 100, 2), run_generators(3)["init"])
-    assert [tuple(w.shape) for w, _ in layers] == [(100, 2), (2, 100)]
-    assert layers[0][0].abs().max() <= 1 / np.sqrt(2) and layers[1][0].abs().max() <= 0.1
-    assert torch.equal(layers[0][0], init_mlp((2, 100, 2), run_generators(3)["init"])[0][0])
+def test_stacked_mlp_init_layout_and_padding(split):
+    model = StackedMLP.init([3, 4], (2, 100, 2))
+    assert model.fan_in == [2, 104] and model.fan_out == [104, 8] and model.params.shape == (2, 2 * 104 + 104 + 104 * 8 + 8)
+    (w1, b1), (w2, b2) = model.layers()
+    assert w1[:, :, 100:].abs().max() == 0 and b1[:, 100:].abs().max() == 0 and w2[:, 100:].abs().max() == 0
+    assert w1.abs().max() <= 1 / np.sqrt(2) and w2.abs().max() <= 0.1
+    assert torch.equal(model.params[0], StackedMLP.init([3], (2, 100, 2)).params[0])  # a run's init depends on its seed only
+    module = model.module(1)
+    assert torch.allclose(module(split.x_test), model(split.x_test)[1], atol=1e-6)
+    # training keeps the padding at exactly zero
+    trained = train_many(split, [3, 4], ManyRunsConfig(eps=1.0, batch_size=20, hidden=(13, 5), epochs=2)).model
+    for (w, b), i, o in zip(trained.layers(), trained.sizes[:-1], trained.sizes[1:]):
+        assert (w[:, i:] == 0).all() and (w[:, :, o:] == 0).all() and (b[:, o:] == 0).all()
+        assert (w[:, :i, :o] != 0).all()
+
+
+def test_kernel_prediction_equals_torch(split):
+    model = train_many(split, [1, 2, 3], ManyRunsConfig(eps=1.0, batch_size=20, **SMALL)).model
+    lib = mlp_kernel.load(torch.float32)
+    assert torch.equal(model.error(split.x_test, split.y_test, kernel=lib, threads=2), model.error(split.x_test, split.y_test))
+
+
+def test_no_compiler_falls_back_to_torch(split, monkeypatch, tmp_path):
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    monkeypatch.setenv("LOCALMIXUP_CACHE", str(tmp_path))
+    mlp_kernel.load.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="torch path"):
+            assert mlp_kernel.load(torch.float32) is None
+        config = ManyRunsConfig(eps=1.0, batch_size=20, **SMALL)
+        with pytest.raises(RuntimeError, match="compiler"):
+            train_many(split, [1], config, backend="kernel")
+        assert train_many(split, [1], config).test_error.shape == (1,)  # auto: the torch path
+    finally:
+        mlp_kernel.load.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -129,9 +245,11 @@ def test_seed_streams_and_init():
     [
         (dict(eps=-1.0, batch_size=20), "eps"),
         (dict(eps=1.0, batch_size=0), "batch_size"),
-        (dict(eps=1.0, batch_size=20, variant="mine"), "variant"),
-        (dict(eps=1.0, batch_size=20, pairing="graph", variant="authors"), "permutation"),
+        (dict(eps=1.0, batch_size=20, weighting="mine"), "weighting"),
+        (dict(eps=1.0, batch_size=20, output="probabilities"), "output"),
+        (dict(eps=1.0, batch_size=20, pairing="graph", weighting="batch"), "permutation"),
         (dict(eps=1.0, batch_size=20, hidden=(100, 0)), "hidden"),
+        (dict(eps=1.0, batch_size=20, alpha=0.0), "alpha"),
     ],
 )
 def test_config_errors(kwargs, message):
@@ -141,49 +259,114 @@ def test_config_errors(kwargs, message):
 
 def test_trainer_errors(split):
     config = ManyRunsConfig(eps=1.0, batch_size=20, **SMALL)
-    with pytest.raises(ValueError, match="distinct"):
-        train_many(split, [1, 1], config)
-    with pytest.raises(ValueError, match="seed"):
-        train_many(split, [-1], config)
+    for seeds, message in [([1, 1], "distinct"), ([-1], "seed"), ([], "at least one")]:
+        with pytest.raises(ValueError, match=message):
+            train_many(split, seeds, config)
     with pytest.raises(ValueError, match="ManyRunsConfig"):
         train_many(split, [1], {"eps": 1.0})
+    for kwargs, message in [({"backend": "gpu"}, "backend"), ({"threads": 0}, "threads"), ({"dtype": torch.float16}, "dtype"),
+                            ({"curve_every": -1}, "curve_every")]:
+        with pytest.raises(ValueError, match=message):
+            train_many(split, [1], config, **kwargs)
 
 
 # --- the sweep -------------------------------------------------------------------------------
 
 
-def test_paper_grid():
+def test_paper_grid_and_settings():
     assert PAPER_EPS[0] == 0 and PAPER_EPS[-1] == 10 and len(PAPER_EPS) == 10
-    assert PAPER_BATCH_SIZES[0.6] == 241 and PAPER_BATCH_SIZES[10.0] == 20
+    assert [PAPER_BATCH_SIZES[e] for e in PAPER_EPS] == [20, 241, 103, 50, 33, 25, 22, 20, 20, 20]
+    authors = paper_config("authors", 0.6)
+    assert (authors.batch_size, authors.epochs, authors.lr, authors.alpha) == (241, 200, 0.01, 1.0)
+    assert (authors.pairing, authors.weighting, authors.output, authors.mixing) == ("permutation", "batch", "softmax", True)
+    assert not paper_config("authors", 0.0).mixing and paper_config("eq2-permutation", 0.0).mixing
+    assert set(SETTINGS) == {"authors", "eq2-permutation", "eq2-graph"}
+    with pytest.raises(ValueError, match="not on the authors' grid"):
+        paper_config("authors", 0.7)
+    paper = spirals_plan("paper")
+    assert {s: len(v) for s, v in paper.seeds.items()} == {"authors": 1000, "eq2-permutation": 1000, "eq2-graph": 200}
+    assert paper.eps_grid == list(PAPER_EPS) and paper.epochs == 200 and len(paper.paths) == 30
+    assert paper.paths[0].name == "seeds-00000-00999.json" and paper.paths[-1].name == "seeds-00000-00199.json"
+    other = spirals_plan("quick", runs=5, first_seed=100, data_seed=2)
+    assert other.tag == "quick-data2" and other.data["seed"] == 2 and other.seeds["authors"] == list(range(100, 105))
+    with pytest.raises(ValueError, match="setting"):
+        paper_config("mine", 1.0)
 
 
-def test_sweep_records_and_resumes(tmp_path, monkeypatch):
+def test_sweep_records_chunks_and_resumes(tmp_path, monkeypatch):
     monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))
-    common = dict(tag="t", eps_grid=[0.0, 1.0], epochs=2, hidden=(8,), data={"points_per_class": 40}, batch_sizes={0.0: 16, 1.0: 16}, progress=False)
-    first = sweep_spirals(seeds=[0, 1], **common)
-    assert len(first) == 4 and set(first.eps) == {0.0, 1.0}
-    config = ManyRunsConfig(eps=1.0, batch_size=16, epochs=2, hidden=(8,))
-    path = record_path("t", config, 1)
-    record = json.loads(path.read_text())
-    assert record["config"]["eps"] == 1.0 and record["data"]["points_per_class"] == 40
+    common = dict(tag="t", setting="eq2-permutation", eps_grid=[0.0, 1.0], epochs=2, hidden=(8,), data={"points_per_class": 40},
+                  batch_sizes={0.0: 16, 1.0: 16}, chunk_size=2, progress=False)
+    first = sweep_spirals(seeds=[0, 1, 2], **common)
+    assert len(first) == 6 and set(first.eps) == {0.0, 1.0} and first["test_error"].between(0, 1).all()
+    folder = sweep_folder("t", "eq2-permutation", 1.0)
+    assert sorted(p.name for p in folder.iterdir()) == ["seeds-00000-00001.json", "seeds-00002-00002.json"]
+    record = json.loads((folder / "seeds-00000-00001.json").read_text())
+    assert record["seeds"] == [0, 1] and record["config"]["eps"] == 1.0 and record["data"]["points_per_class"] == 40
     assert {"torch", "device", "commit"} <= set(record["environment"]) and record["curve"]["epochs"] == [2]
+    assert record["cpu_seconds"] > 0 and len(record["curve"]["test_error"]) == 2
 
-    # Interrupted sweep: one record lost; a restart computes it (same numbers) and the new seed only.
-    kept = record_path("t", config, 0)
-    kept_text = kept.read_text()
-    path.unlink()
+    # A lost chunk and new seeds: only they are trained, the kept file is untouched, same numbers.
+    kept, lost = folder / "seeds-00000-00001.json", folder / "seeds-00002-00002.json"
+    kept_text, lost_record = kept.read_text(), json.loads(lost.read_text())
+    lost.unlink()
     calls = []
     import localmixup.paper.sweep.spirals as module
 
     original = module.train_many
     monkeypatch.setattr(module, "train_many", lambda split, seeds, cfg, **kw: calls.append((cfg.eps, list(seeds))) or original(split, seeds, cfg, **kw))
-    again = sweep_spirals(seeds=[0, 1, 2], **common)
-    assert sorted(calls) == [(0.0, [2]), (1.0, [1, 2])]
+    again = sweep_spirals(seeds=[0, 1, 2, 3], **common)
+    assert calls == [(0.0, [3]), (1.0, [2, 3])]
     assert kept.read_text() == kept_text
-    assert json.loads(path.read_text())["test_error"] == record["test_error"]
-    assert len(again) == 6 and len(load_spirals_sweep("t")) == 6
+    assert json.loads((folder / "seeds-00002-00003.json").read_text())["test_error"][0] == lost_record["test_error"][0]
+    assert len(again) == 8 and len(load_spirals_sweep("t")) == 8
+    curves = load_spirals_curves("t", "eq2-permutation")
+    assert len(curves) == 8 and set(curves.epoch) == {2}
 
     with pytest.raises(ValueError, match="another configuration"):
         sweep_spirals(seeds=[0], **{**common, "epochs": 3})
-    with pytest.raises(ValueError, match="not on the authors' grid"):
-        sweep_spirals(seeds=[0], **{**common, "batch_sizes": None, "eps_grid": [0.7]})
+
+
+def test_sweep_survives_sigkill(tmp_path, monkeypatch):
+    """A real sweep process, killed while a later chunk is in progress, then restarted: no run lost, none repeated."""
+    env = dict(os.environ, LOCALMIXUP_RESULTS=str(tmp_path / "results"), PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    command = [sys.executable, "-m", "localmixup.paper.sweep.spirals", "--setting", "authors", "--runs", "6", "--eps", "1,10",
+               "--epochs", "40", "--hidden", "16", "--points-per-class", "100", "--chunk", "2", "--tag", "k", "--no-progress"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline, found = time.time() + 150, []
+    while time.time() < deadline and process.poll() is None and not found:
+        found = list((tmp_path / "results").rglob("seeds-*.json"))
+        time.sleep(0.02)
+    assert found, f"no record appeared: {process.stderr.read().decode() if process.poll() is not None else 'timeout'}"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    first = {p: p.read_bytes() for p in (tmp_path / "results").rglob("seeds-*.json")}
+    assert 1 <= len(first) < 6, "the kill must land while a later chunk is in progress"
+
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"12 runs, {2 * len(first)} already recorded, {12 - 2 * len(first)} to train" in done.stdout
+    for path, content in first.items():
+        assert path.read_bytes() == content
+    assert not [p for p in (tmp_path / "results").rglob("*") if p.is_file() and p.suffix != ".json"]  # no temporary left
+    monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path / "results"))
+    frame = load_spirals_sweep("k")
+    assert sorted(frame.groupby("eps")["seed"].apply(list).tolist()) == [[0, 1, 2, 3, 4, 5]] * 2
+
+    again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "12 runs, 12 already recorded, 0 to train" in again.stdout
+
+
+def test_cli_errors_are_one_line(tmp_path, monkeypatch, capsys):
+    from localmixup.paper.sweep.spirals import main
+
+    monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))
+    for args, needle in [(["--setting", "authors", "--eps", "0.7", "--runs", "1"], "not on the authors' grid"),
+                         (["--setting", "authors", "--threads", "0"], "--threads"),
+                         (["--setting", "mine"], "invalid choice"),
+                         (["--setting", "authors", "--hidden", "10,x"], "--hidden")]:
+        try:
+            code = main(args)
+        except SystemExit as exit:  # argparse's own errors
+            code = exit.code
+        assert code == 2 and needle in capsys.readouterr().err

@@ -1,46 +1,56 @@
 """Many independent small MLPs trained at once with Local Mixup (the spirals of Figure 3).
 
-The R runs are stacked: every layer holds an (R, out, in) weight tensor and the
-forward pass is a batched matrix product, so one optimiser step trains all runs.
-The sum of the R per-run losses is minimised with a single ``torch.optim.Adam``:
-Adam is elementwise, and the gradient of a sum of losses that share no parameter is
-each run's own gradient, so this is exactly R independent Adam optimisers.
+The R runs of a call share a protocol (:class:`ManyRunsConfig`) and nothing else. The method
+is the library's, with R runs per call: every step draws lam, the partners and the pair
+weights with :meth:`~localmixup.mixing.LocalMixup.sample`, mixes with
+:meth:`~localmixup.mixing.LocalMixup.apply`, and the loss is
+:func:`~localmixup.loss.mixup_loss` (one loss per run). Run r's random numbers come from
+counter-based streams of its seed (:class:`~localmixup.rng.Streams`: ``init``, ``order`` and
+``mix``), so they do not depend on the other runs of the call.
 
-Each run owns three CPU random generators derived from its seed (see
-:func:`~.run_generators`): ``init`` (initial weights), ``order`` (one data shuffle per
-epoch) and ``mix`` (the draws of :class:`~localmixup.mixing.LocalMixup`: per batch
-lam first, then the pairing). They are consumed in exactly the order a plain
-single-model loop with ``LocalMixup(generator=mix)`` + ``mixup_loss`` consumes them
-(:func:`~.train_single` is that loop), so R = 1 reproduces it and a run's numbers
-depend on its own seed only. The draws are made on the CPU, whatever the device,
-so they are the same on CPU and CUDA.
+Two paths compute the same updates (tested against each other and against a plain
+``nn.Module`` loop, :func:`train_single`):
+
+* on a CPU, a compiled kernel (:mod:`~localmixup.paper.engine.mlp_kernel`) trains each run
+  for a whole epoch while its parameters stay in the core's cache. The loss it minimises is
+  ``sum_i c_i CE(o_i, t_i)``, where the soft targets ``t`` are the batch's
+  (:meth:`~localmixup.mixing.MixedBatch.soft_targets`) and the coefficients ``c`` are read off
+  ``mixup_loss`` by autograd (:func:`loss_coefficients`): Eq. (2) is computed by the library only;
+* elsewhere (CUDA, or no C compiler), torch operations on the stacked parameters, autograd
+  through ``mixup_loss`` and ``torch.optim.Adam``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
-from localmixup.graphs import locality_weights
-from localmixup.loss import mixup_loss, per_sample_cross_entropy
-from localmixup.mixing import PAIRINGS, LocalMixup
-from localmixup.rng import beta_from_uniforms, beta_uniforms, uniform
+from localmixup.loss import mixup_loss
+from localmixup.mixing import PAIRINGS, LocalMixup, MixedBatch
+from localmixup.paper.engine import mlp_kernel
 from localmixup.paper.spirals import Split
+from localmixup.rng import Streams
 from localmixup.validation import check_batch, check_choice, check_integer, check_real
 
-VARIANTS = ("eq2", "authors")
-"""The two loss weightings. ``"eq2"`` is the paper's Eq. (2) as :func:`~localmixup.loss.mixup_loss`
-computes it (each pair's loss weighted by W[i, partner], normalised by the sum of the
-weights); ``"authors"`` is what the authors' spirals code does (the mean loss of the
-batch multiplied by the mean weight of its pairs, so far pairs still train, and an
-explicit no-mixup branch at eps = 0)."""
+WEIGHTINGS = ("pair", "batch")
+"""How the pair weights enter the loss. ``"pair"``: Eq. (2) as :func:`~localmixup.loss.mixup_loss`
+computes it (each pair's loss weighted by its weight, normalised by the sum of the weights).
+``"batch"``: what the authors' spirals code does: the batch's mean loss multiplied by the mean
+weight of its pairs (far pairs still train; the threshold only rescales each batch), with an
+explicit no-mixup branch at eps = 0."""
+
+OUTPUTS = ("logits", "softmax")
+"""What the network outputs. ``"logits"``: the last linear layer, as usual. ``"softmax"``: the
+authors' network, which ends with a softmax that the cross-entropy applies again (it takes the
+softmax outputs for logits)."""
+
+BACKENDS = ("auto", "kernel", "torch")
 
 _STREAMS = {"init": 0, "order": 1, "mix": 2}
 
@@ -55,13 +65,14 @@ class ManyRunsConfig:
             between two training points: Mixup).
         batch_size: integer >= 1 (the last partial batch of an epoch is kept).
         epochs: integer >= 1.
-        lr: Adam learning rate, > 0.
-        hidden: widths of the hidden layers (ReLU); input 2 and output 2 are added.
+        lr: Adam learning rate, > 0 (betas (0.9, 0.999), eps 1e-8: torch's defaults).
+        hidden: widths of the hidden layers (ReLU); the input and output widths come from the data.
         pairing: ``"graph"`` (partner drawn among the neighbours) or ``"permutation"``
-            (partner pi(i), pair weighted by W[i, pi(i)]); see :class:`~.LocalMixup`.
-        variant: ``"eq2"`` or ``"authors"`` (see :data:`~.VARIANTS`; ``"authors"``
-            needs ``pairing="permutation"``, as in the authors' code).
-        mix_alpha: lam ~ Beta(mix_alpha, mix_alpha), > 0.
+            (partner pi(i), pair weighted by W[i, pi(i)]); see :class:`~localmixup.mixing.LocalMixup`.
+        weighting: ``"pair"`` or ``"batch"`` (see :data:`WEIGHTINGS`; ``"batch"`` needs
+            ``pairing="permutation"``, as in the authors' code).
+        output: ``"logits"`` or ``"softmax"`` (see :data:`OUTPUTS`).
+        alpha: lam ~ Beta(alpha, alpha), > 0.
     """
 
     eps: float
@@ -70,8 +81,9 @@ class ManyRunsConfig:
     lr: float = 0.01
     hidden: tuple[int, ...] = (100, 100, 100)
     pairing: str = "graph"
-    variant: str = "eq2"
-    mix_alpha: float = 1.0
+    weighting: str = "pair"
+    output: str = "logits"
+    alpha: float = 1.0
 
     def __post_init__(self) -> None:
         check_real("eps", self.eps, low=0.0, high=float("inf"), high_open=True)
@@ -83,18 +95,19 @@ class ManyRunsConfig:
         for width in self.hidden:
             check_integer("hidden width", width, low=1)
         check_choice("pairing", self.pairing, PAIRINGS)
-        check_choice("variant", self.variant, VARIANTS)
-        if self.variant == "authors" and self.pairing != "permutation":
-            raise ValueError("variant='authors' rescales permutation pairs, it needs pairing='permutation', got pairing='graph'")
-        check_real("mix_alpha", self.mix_alpha, low=0.0, low_open=True, high=float("inf"), high_open=True)
+        check_choice("weighting", self.weighting, WEIGHTINGS)
+        check_choice("output", self.output, OUTPUTS)
+        if self.weighting == "batch" and self.pairing != "permutation":
+            raise ValueError("weighting='batch' rescales permutation pairs, it needs pairing='permutation', got pairing='graph'")
+        check_real("alpha", self.alpha, low=0.0, low_open=True, high=float("inf"), high_open=True)
         object.__setattr__(self, "eps", float(self.eps))
 
     @property
     def mixing(self) -> bool:
-        """False only for the authors' explicit no-mixup branch (variant 'authors', eps = 0)."""
-        return not (self.variant == "authors" and self.eps == 0.0)
+        """False only for the authors' explicit no-mixup branch (weighting 'batch', eps = 0)."""
+        return not (self.weighting == "batch" and self.eps == 0.0)
 
-    def sizes(self, inputs: int = 2, classes: int = 2) -> tuple[int, ...]:
+    def sizes(self, inputs: int, classes: int) -> tuple[int, ...]:
         """Layer widths from input to output."""
         return (inputs, *self.hidden, classes)
 
@@ -105,40 +118,114 @@ class ManyRunsConfig:
         return d
 
 
-def run_generators(seed: int) -> dict[str, torch.Generator]:
-    """The three CPU generators ``init``, ``order`` and ``mix`` of the run with this seed.
+AUTHORS = {"pairing": "permutation", "weighting": "batch", "output": "softmax"}
+"""The authors' setting (their spirals code, NOTES §5), with the defaults of :class:`ManyRunsConfig`
+(Adam lr 0.01, 200 epochs, lam ~ Beta(1, 1) once per batch, last partial batch kept):
+``ManyRunsConfig(eps, batch_size, **AUTHORS)``."""
 
-    Their seeds come from ``numpy.random.SeedSequence([seed, stream])``: independent
-    streams, and two runs with different seeds share nothing.
+
+def run_streams(seeds: int | Sequence[int], purpose: str, device: torch.device | str | None = None) -> Streams:
+    """The random streams of ``purpose`` (``"init"``, ``"order"`` or ``"mix"``) of the run(s) ``seeds``."""
+    return Streams(seeds, stream=_STREAMS[check_choice("purpose", purpose, tuple(_STREAMS))], device=device)
+
+
+class StackedMLP:
+    """R ReLU MLPs of one shape; run r's parameters are row r of one (R, P) tensor.
+
+    Layer l holds a weight (K_l, N_l) (input rows, output columns: the transpose of
+    ``nn.Linear.weight``) then a bias (N_l,). Hidden and output widths are padded with zeros
+    to a multiple of 8 (the compiled kernel's vectors): padded units have zero weights,
+    activation and gradient, so training never moves them.
+
+    Calling it on x of shape (R, N, inputs) (one batch per run) or (N, inputs) (the same inputs
+    for every run) returns logits of shape (R, N, classes).
     """
-    seed = check_integer("seed", seed, low=0)
-    generators = {}
-    for name, stream in _STREAMS.items():
-        state = np.random.SeedSequence([seed, stream]).generate_state(2, np.uint32)
-        generators[name] = torch.Generator().manual_seed(int(state[0]) << 31 ^ int(state[1]))
-    return generators
 
+    def __init__(self, params: torch.Tensor, sizes: Sequence[int]) -> None:
+        self.params, self.sizes = params, tuple(sizes)
+        self.fan_in = [sizes[0], *(mlp_kernel.padded(w) for w in sizes[1:-1])]
+        self.fan_out = [mlp_kernel.padded(w) for w in sizes[1:]]
+        if params.ndim != 2 or params.shape[1] != self.numel(sizes):
+            raise ValueError(f"params must have shape (R, {self.numel(sizes)}) for sizes {sizes}, got {tuple(params.shape)}")
 
-def init_mlp(sizes: Sequence[int], generator: torch.Generator) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Initial (weight (out, in), bias (out,)) of each layer, float32 on the CPU.
+    @staticmethod
+    def numel(sizes: Sequence[int]) -> int:
+        """Parameters of one run, padded, for layer widths ``sizes`` (input to output)."""
+        fan_out = [mlp_kernel.padded(w) for w in sizes[1:]]
+        return sum(k * n + n for k, n in zip([sizes[0], *fan_out[:-1]], fan_out))
 
-    Same law as ``torch.nn.Linear``'s default: both uniform on [-1/sqrt(in), 1/sqrt(in)],
-    drawn from ``generator`` layer by layer, weight before bias.
-    """
-    layers = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        bound = 1.0 / math.sqrt(fan_in)
-        weight = torch.rand(fan_out, fan_in, generator=generator) * (2 * bound) - bound
-        bias = torch.rand(fan_out, generator=generator) * (2 * bound) - bound
-        layers.append((weight, bias))
-    return layers
+    @classmethod
+    def init(cls, seeds: Sequence[int], sizes: Sequence[int], *, dtype: torch.dtype = torch.float32,
+             device: torch.device | str | None = None) -> StackedMLP:
+        """Initial parameters of run ``seeds[r]`` in row r, drawn from its ``init`` stream.
+
+        Same law as ``torch.nn.Linear``: weight and bias uniform on [-1/sqrt(in), 1/sqrt(in)],
+        layer by layer, weight (out, in) row by row, then bias.
+        """
+        shapes = list(zip(sizes[:-1], sizes[1:]))
+        u = run_streams(list(seeds), "init", device).uniform(sum(i * o + o for i, o in shapes))
+        model = cls(torch.zeros(len(seeds), cls.numel(sizes), dtype=dtype, device=device), sizes)
+        first = 0
+        for (weight, bias), (i, o) in zip(model.layers(), shapes):
+            bound = 1.0 / math.sqrt(i)
+            draw = (2.0 * u[:, first : first + i * o + o] - 1.0) * bound
+            weight[:, :i, :o] = draw[:, : i * o].view(-1, o, i).transpose(1, 2).to(dtype)
+            bias[:, :o] = draw[:, i * o :].to(dtype)
+            first += i * o + o
+        return model
+
+    @property
+    def runs(self) -> int:
+        return self.params.shape[0]
+
+    def layers(self, params: torch.Tensor | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Views (weight (R, K, N), bias (R, N)) of each layer, padded, into ``params`` (default: the model's)."""
+        params = self.params if params is None else params
+        views, first = [], 0
+        for k, n in zip(self.fan_in, self.fan_out):
+            views.append((params[:, first : first + k * n].view(-1, k, n), params[:, first + k * n : first + k * n + n]))
+            first += k * n + n
+        return views
+
+    def forward(self, x: torch.Tensor, params: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (R, N, classes) of x (R, N, inputs) or (N, inputs), with ``params`` (default: the model's)."""
+        layers = self.layers(params)
+        h = x
+        for index, (weight, bias) in enumerate(layers):
+            h = torch.baddbmm(bias[:, None, :], h, weight) if h.ndim == 3 else torch.matmul(h, weight) + bias[:, None, :]
+            if index < len(layers) - 1:
+                h = torch.relu(h)
+        return h[..., : self.sizes[-1]]
+
+    __call__ = forward
+
+    def run(self, index: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The layers of run ``index`` as (weight (out, in), bias (out,)) pairs, unpadded copies."""
+        return [(w[index, :i, :o].t().clone(), b[index, :o].clone()) for (w, b), i, o in zip(self.layers(), self.sizes[:-1], self.sizes[1:])]
+
+    def module(self, index: int) -> torch.nn.Sequential:
+        """Run ``index`` as a plain ``nn.Sequential`` (Linear, ReLU, ..., Linear), holding copies."""
+        return mlp_module(self.run(index))
+
+    @torch.no_grad()
+    def error(self, x: torch.Tensor, y: torch.Tensor, *, kernel=None, threads: int = 1) -> torch.Tensor:
+        """Classification error of each run on (x (N, inputs), y (N,)): float64 (R,) in [0, 1].
+
+        With ``kernel`` (:func:`~localmixup.paper.engine.mlp_kernel.load`'s, CPU) the compiled
+        forward pass, on ``threads`` threads; else torch operations, 64 runs at a time.
+        """
+        if kernel is not None:
+            labels = mlp_kernel.predict(kernel, self.params.detach(), self.fan_in, self.fan_out, self.sizes[-1], x, threads=threads)
+        else:
+            labels = torch.cat([self.forward(x, self.params[first : first + 64]).argmax(dim=-1) for first in range(0, self.runs, 64)])
+        return (labels != y).double().mean(dim=1)
 
 
 def mlp_module(layers: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.nn.Sequential:
-    """A plain ``nn.Sequential`` MLP (Linear, ReLU, ..., Linear) holding copies of ``layers``."""
+    """A plain ``nn.Sequential`` MLP (Linear, ReLU, ..., Linear) holding copies of (weight (out, in), bias (out,)) pairs."""
     modules: list[torch.nn.Module] = []
     for index, (weight, bias) in enumerate(layers):
-        linear = torch.nn.Linear(weight.shape[1], weight.shape[0])
+        linear = torch.nn.Linear(weight.shape[1], weight.shape[0], dtype=weight.dtype, device=weight.device)
         with torch.no_grad():
             linear.weight.copy_(weight)
             linear.bias.copy_(bias)
@@ -148,88 +235,83 @@ def mlp_module(layers: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.nn.
     return torch.nn.Sequential(*modules)
 
 
-class StackedMLP:
-    """R MLPs of the same shape, stacked: layer l holds weights (R, in, out) (the
-    transpose of ``nn.Linear.weight``, so that gradients come out contiguous) and
-    biases (R, out).
-
-    Calling it on x of shape (R, N, in) (one input batch per run) or (N, in) (the same
-    inputs for every run) returns logits of shape (R, N, out).
-    """
-
-    def __init__(self, weights: list[torch.Tensor], biases: list[torch.Tensor]) -> None:
-        self.weights, self.biases = weights, biases
-
-    @classmethod
-    def from_layers(cls, runs: Sequence[Sequence[tuple[torch.Tensor, torch.Tensor]]], device: torch.device | str = "cpu") -> StackedMLP:
-        """Stack per-run layer lists of (weight (out, in), bias (out,)) as :func:`~.init_mlp` returns."""
-        depth = len(runs[0])
-        weights = [torch.stack([run[l][0].t() for run in runs]).contiguous().to(device) for l in range(depth)]
-        biases = [torch.stack([run[l][1] for run in runs]).to(device) for l in range(depth)]
-        return cls(weights, biases)
-
-    @property
-    def runs(self) -> int:
-        return self.weights[0].shape[0]
-
-    def parameters(self) -> list[torch.Tensor]:
-        return [p for pair in zip(self.weights, self.biases) for p in pair]
-
-    def run(self, index: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """The layers of run ``index`` as (weight (out, in), bias (out,)) pairs, detached copies."""
-        return [(w[index].detach().t().clone(), b[index].detach().clone()) for w, b in zip(self.weights, self.biases)]
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        h = x
-        last = len(self.weights) - 1
-        for index, (weight, bias) in enumerate(zip(self.weights, self.biases)):
-            if h.ndim == 2:
-                h = torch.matmul(h, weight) + bias[:, None, :]
-            else:
-                h = torch.baddbmm(bias[:, None, :], h, weight)
-            if index < last:
-                h = torch.relu(h)
-        return h
-
-    @torch.no_grad()
-    def error(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Classification error of each run on (x (N, in), y (N,)): float tensor (R,) in [0, 1]."""
-        return (self(x).argmax(dim=-1) != y).float().mean(dim=1)
-
-
 class ManyRunsResult(NamedTuple):
-    """What :func:`~.train_many` returns; arrays have one row per run, in the order of the seeds.
+    """What :func:`train_many` returns; arrays have one row per run, in the order of the seeds.
 
     Attributes:
         seeds: the run seeds.
         test_error, train_error: final errors in [0, 1], numpy (R,).
-        pair_fraction: mean over the training steps of the fraction of in-batch pairs
-            (i, j), self-pairs included, with W[i, j] = 1, numpy (R,).
+        pair_weight: mean over the training steps of the mean pair weight of a batch, numpy (R,)
+            (permutation pairing: the fraction of pairs kept; graph pairing: 1).
         curve_epochs: epochs at which the test error was measured (list of ints).
         curve: test error at those epochs, numpy (R, len(curve_epochs)).
-        model: the trained :class:`~.StackedMLP`.
+        model: the trained :class:`StackedMLP`.
     """
 
     seeds: list[int]
     test_error: np.ndarray
     train_error: np.ndarray
-    pair_fraction: np.ndarray
+    pair_weight: np.ndarray
     curve_epochs: list[int]
     curve: np.ndarray
     model: StackedMLP
 
 
-def _check_split(split: Split) -> None:
-    check_batch(split.x_train, split.y_train)
-    check_batch(split.x_test, split.y_test)
-
-
-def _curve_epochs(epochs: int, curve_every: int) -> list[int]:
+def curve_epochs(epochs: int, curve_every: int) -> list[int]:
+    """Epochs at which the learning curve is measured: every ``curve_every`` (0: only the last)."""
     curve_every = check_integer("curve_every", curve_every, low=0)
     if curve_every == 0:
         return [epochs]
     points = list(range(curve_every, epochs + 1, curve_every))
     return points if points and points[-1] == epochs else [*points, epochs]
+
+
+def loss_batch(batch: MixedBatch, config: ManyRunsConfig) -> MixedBatch:
+    """The batch as the loss of ``config`` sees it: unchanged for Eq. (2); for the authors'
+    batch weighting, every pair weighted by the batch's mean weight (with ``normalize="size"``,
+    ``mixup_loss`` is then the mean loss times the fraction of kept pairs)."""
+    if config.weighting == "pair":
+        return batch
+    return batch._replace(weight=batch.weight.mean(dim=-1, keepdim=True).expand_as(batch.weight))
+
+
+def normalize(config: ManyRunsConfig) -> str:
+    """The ``normalize`` argument of :func:`~localmixup.loss.mixup_loss` for ``config``."""
+    return "weights" if config.weighting == "pair" else "size"
+
+
+def loss_coefficients(batch: MixedBatch, config: ManyRunsConfig) -> torch.Tensor:
+    """The coefficient c_i of each sample's cross-entropy in the loss of ``config``: (R, B).
+
+    ``mixup_loss`` is a weighted sum of per-sample cross-entropies of the soft targets; its
+    derivative with respect to logits (0, s_i) at s = 0, every target being class 0, is c_i / 2.
+    Reading c off the library's loss (rather than rewriting its normalisation) keeps one Eq. (2).
+    """
+    probe = loss_batch(batch, config)
+    s = torch.zeros(probe.weight.shape, device=probe.weight.device, requires_grad=True)
+    zero = torch.zeros(probe.weight.shape, dtype=torch.int64, device=probe.weight.device)
+    loss = mixup_loss(torch.stack([torch.zeros_like(s), s], dim=-1), probe._replace(y_a=zero, y_b=zero), normalize=normalize(config), validate=False)
+    (grad,) = torch.autograd.grad(loss.sum(), s)
+    return 2.0 * grad
+
+
+def epoch_batches(x: torch.Tensor, y: torch.Tensor, order: torch.Tensor, config: ManyRunsConfig,
+                  mixer: LocalMixup | None) -> Iterator[MixedBatch]:
+    """The mixed batches of one epoch of R runs: ``order`` (R, n) is each run's data order; each
+    batch of ``config.batch_size`` consecutive samples (the last one may be smaller) is mixed by
+    ``mixer`` (None: the authors' no-mixup branch, unmixed batches with weight 1)."""
+    xs, ys = x[order], y[order]
+    for first in range(0, x.shape[0], config.batch_size):
+        xb, yb = xs[:, first : first + config.batch_size], ys[:, first : first + config.batch_size]
+        if mixer is None:
+            yield MixedBatch(xb, yb, yb, torch.ones(xb.shape[0], device=xb.device), torch.ones(yb.shape, device=xb.device))
+        else:
+            yield mixer.apply(mixer.sample(xb), xb, yb)
+
+
+def _check_split(split: Split) -> None:
+    check_batch(split.x_train, split.y_train)
+    check_batch(split.x_test, split.y_test)
 
 
 def train_many(
@@ -238,28 +320,30 @@ def train_many(
     config: ManyRunsConfig,
     *,
     device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
     curve_every: int = 0,
     progress: bool = False,
-    fused: bool = True,
+    backend: str = "auto",
+    threads: int = 1,
 ) -> ManyRunsResult:
     """Train one MLP per seed, all at once, with Local Mixup on the threshold graph.
 
     Args:
         split: the data (:func:`~localmixup.paper.spirals.make_spirals`); inputs (N, d), labels (N,).
         seeds: distinct integer run seeds >= 0 (R of them).
-        config: the protocol (:class:`~.ManyRunsConfig`).
-        device: where to train (default CPU); random draws are always made on the CPU.
+        config: the protocol (:class:`ManyRunsConfig`).
+        device: where to train (default CPU).
+        dtype: torch.float32 (default) or torch.float64 (for exactness checks).
         curve_every: also measure the test error every this many epochs (0: only at the end).
         progress: show a tqdm bar over the epochs.
-        fused: use the fused Adam kernel (same update, several times faster on the
-            CPU; results equal the default Adam up to float rounding).
+        backend: ``"kernel"`` (the compiled CPU kernel), ``"torch"`` (torch operations) or
+            ``"auto"`` (the kernel on a CPU where it compiles, else torch).
+        threads: kernel backend: runs are split into this many groups trained in parallel.
 
-    Each run shuffles the training set every epoch, cuts it into batches of
-    ``batch_size`` (last partial batch kept) and for each batch draws lam then its
-    pairs like ``LocalMixup("threshold", eps=eps, pairing=..., generator=mix)``; the
-    loss is :func:`~localmixup.loss.mixup_loss` (variant "eq2") or the authors'
-    batch scaling (variant "authors"). Runs do not interact: run r's numbers depend on
-    its seed only (up to float rounding of the batched kernels).
+    Each run shuffles the training set every epoch, cuts it into batches of ``batch_size``
+    (last partial batch kept), mixes each batch (lam then the pairing, from its ``mix`` stream)
+    and takes one Adam step on the loss of ``config``. Runs do not interact: run r's numbers
+    depend on its seed only (up to float rounding of the batched kernels).
     """
     if not isinstance(config, ManyRunsConfig):
         raise ValueError(f"config must be a ManyRunsConfig, got {type(config).__name__}")
@@ -269,101 +353,89 @@ def train_many(
     if len(set(seeds)) != len(seeds):
         raise ValueError("seeds must be distinct (two runs with one seed would be the same run)")
     _check_split(split)
+    check_choice("backend", backend, BACKENDS)
+    threads = check_integer("threads", threads, low=1)
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
     device = torch.device(device) if device is not None else torch.device("cpu")
-    curve_epochs = _curve_epochs(config.epochs, curve_every)
+    lib = mlp_kernel.load(dtype) if backend != "torch" and device.type == "cpu" else None
+    if backend == "kernel" and lib is None:
+        raise RuntimeError("backend='kernel' needs a CPU device and a working C compiler (see the warning above)")
+    points = curve_epochs(config.epochs, curve_every)
 
-    runs = len(seeds)
-    generators = [run_generators(s) for s in seeds]
-    x_train, y_train = split.x_train.to(device, torch.float32), split.y_train.to(device)
-    x_test, y_test = split.x_test.to(device, torch.float32), split.y_test.to(device)
-    n, inputs = x_train.shape[0], x_train.shape[1]
-    classes = int(max(split.y_train.max(), split.y_test.max())) + 1
-    sizes = config.sizes(inputs, classes)
-    model = StackedMLP.from_layers([init_mlp(sizes, g["init"]) for g in generators], device)
-    params = model.parameters()
-    for p in params:
-        p.requires_grad_(True)
-    optimizer = torch.optim.Adam(params, lr=config.lr, fused=bool(fused))
+    x_train, y_train = split.x_train.to(device, dtype), split.y_train.to(device)
+    x_test, y_test = split.x_test.to(device, dtype), split.y_test.to(device)
+    n, classes = x_train.shape[0], int(max(split.y_train.max(), split.y_test.max())) + 1
+    model = StackedMLP.init(seeds, config.sizes(x_train.shape[1], classes), dtype=dtype, device=device)
+    order_streams = run_streams(seeds, "order", device)
+    mixer = None
+    if config.mixing:
+        mixer = LocalMixup("threshold", eps=config.eps, alpha=config.alpha, pairing=config.pairing,
+                           generator=run_streams(seeds, "mix", device), validate=False)
+    step = _KernelStep(lib, model, config, classes, threads) if lib is not None else _TorchStep(model, config)
 
-    batch = config.batch_size
-    starts = list(range(0, n, batch))
-    steps = len(starts)
-    pair_sum = torch.zeros(runs, device=device)
+    steps = math.ceil(n / config.batch_size)
+    pair_weight = torch.zeros(len(seeds), device=device)
     curve = []
-    for epoch in tqdm(range(1, config.epochs + 1), desc=f"eps={config.eps:g}, {runs} runs", disable=not progress, leave=False):
-        order = torch.stack([torch.randperm(n, generator=g["order"]) for g in generators]).to(device)
-        if config.mixing:
-            lam, draws = _epoch_draws(generators, config, n, starts)
-            lam_t = torch.from_numpy(1.0 - lam).to(device, torch.float32)  # (R, steps): weight of the partner
-            draws = draws.to(device)
-        xs, ys = x_train[order], y_train[order]
-        for step, start in enumerate(starts):
-            xb, yb = xs[:, start : start + batch], ys[:, start : start + batch]
-            size = xb.shape[1]
-            w = locality_weights(xb, "threshold", eps=config.eps, batched=True)
-            pair_sum += w.mean(dim=(1, 2))
-            if not config.mixing:
-                logits = model(xb)
-                loss = F.cross_entropy(logits.reshape(-1, classes), yb.reshape(-1), reduction="none").view(runs, size).mean(dim=1)
-            else:
-                drawn = draws[:, start : start + size]
-                if config.pairing == "permutation":
-                    partner = drawn.long()
-                    weight = w.gather(2, partner[:, :, None]).squeeze(2)
-                else:
-                    cumulative = w.cumsum(dim=2)
-                    partner = torch.searchsorted(cumulative, drawn[:, :, None] * cumulative[:, :, -1:], right=True)
-                    partner = partner.squeeze(2).clamp_max(size - 1)
-                    weight = torch.ones(runs, size, device=device)
-                other = lam_t[:, step]
-                x_mix = torch.lerp(xb, xb.gather(1, partner[:, :, None].expand(-1, -1, inputs)), other[:, None, None])
-                logits = model(x_mix)
-                flat = logits.reshape(-1, classes)
-                ce_a = F.cross_entropy(flat, yb.reshape(-1), reduction="none").view(runs, size)
-                ce_b = F.cross_entropy(flat, yb.gather(1, partner).reshape(-1), reduction="none").view(runs, size)
-                per_sample = ce_a + other[:, None] * (ce_b - ce_a)
-                if config.variant == "eq2":
-                    loss = (weight * per_sample).sum(dim=1) / weight.sum(dim=1).clamp_min(torch.finfo(per_sample.dtype).tiny)
-                else:
-                    loss = weight.mean(dim=1) * per_sample.mean(dim=1)
-            optimizer.zero_grad(set_to_none=True)
-            loss.sum().backward()
-            optimizer.step()
-        if epoch in curve_epochs:
-            curve.append(model.error(x_test, y_test))
-
-    for p in params:
-        p.requires_grad_(False)
+    for epoch in tqdm(range(1, config.epochs + 1), desc=f"eps={config.eps:g}, {len(seeds)} runs", disable=not progress, leave=False):
+        batches = list(epoch_batches(x_train, y_train, order_streams.permutation(n), config, mixer))
+        for batch in batches:
+            pair_weight += batch.weight.mean(dim=-1)
+        step.epoch(batches, (epoch - 1) * steps)
+        if epoch in points:
+            curve.append(model.error(x_test, y_test, kernel=lib, threads=threads))
     return ManyRunsResult(
         seeds=seeds,
-        test_error=curve[-1].cpu().numpy().astype(np.float64),
-        train_error=model.error(x_train, y_train).cpu().numpy().astype(np.float64),
-        pair_fraction=(pair_sum / (steps * config.epochs)).cpu().numpy().astype(np.float64),
-        curve_epochs=curve_epochs,
-        curve=torch.stack(curve, dim=1).cpu().numpy().astype(np.float64),
+        test_error=curve[-1].cpu().numpy(),
+        train_error=model.error(x_train, y_train, kernel=lib, threads=threads).cpu().numpy(),
+        pair_weight=(pair_weight / (steps * config.epochs)).double().cpu().numpy(),
+        curve_epochs=points,
+        curve=torch.stack(curve, dim=1).cpu().numpy(),
         model=model,
     )
 
 
-def _epoch_draws(generators: list[dict[str, torch.Generator]], config: ManyRunsConfig, n: int, starts: list[int]) -> tuple[np.ndarray, torch.Tensor]:
-    """One epoch of LocalMixup draws for every run, in LocalMixup's order (per batch:
-    lam, then the pairing). Returns lam (R, steps) float64 and the pairing draws
-    (R, n): the permutation of each batch, or the uniforms of the graph pairing,
-    concatenated along the epoch."""
-    runs, steps = len(generators), len(starts)
-    u = np.empty((runs, steps))
-    permutation = config.pairing == "permutation"
-    draws = torch.empty(runs, n, dtype=torch.int64 if permutation else torch.float32)
-    for r, g in enumerate(generators):
-        mix = g["mix"]
-        for step, start in enumerate(starts):
-            size = min(config.batch_size, n - start)
-            u[r, step] = beta_from_uniforms(uniform(mix, beta_uniforms(config.mix_alpha)), config.mix_alpha).item()  # LocalMixup.sample
-            if permutation:
-                draws[r, start : start + size] = torch.randperm(size, generator=mix)
-            else:
-                draws[r, start : start + size] = uniform(mix, size)
-    return u, draws
+class _KernelStep:
+    """One epoch with the compiled kernel: the loss's soft targets and coefficients come from the library."""
+
+    def __init__(self, lib, model: StackedMLP, config: ManyRunsConfig, classes: int, threads: int) -> None:
+        self.lib, self.model, self.config, self.classes, self.threads = lib, model, config, classes, threads
+        self.exp_avg, self.exp_avg_sq = torch.zeros_like(model.params), torch.zeros_like(model.params)
+
+    def epoch(self, batches: list[MixedBatch], done: int) -> None:
+        dtype, runs = self.model.params.dtype, self.model.runs
+        parts = [batches[:-1], batches[-1:]] if batches[-1].weight.shape != batches[0].weight.shape else [batches]
+        x, targets, coefficients = [], [], []
+        for part in filter(None, parts):  # batches of one size, as one batch of runs * steps "runs"
+            batch = MixedBatch(*(torch.stack([getattr(b, f) for b in part], dim=1).flatten(0, 1) for f in MixedBatch._fields))
+            x.append(batch.x.view(runs, -1, batch.x.shape[-1]))
+            targets.append(batch.soft_targets(self.classes).view(runs, -1, self.classes))
+            coefficients.append(loss_coefficients(batch, self.config).view(runs, -1))
+        mlp_kernel.epoch(
+            self.lib, self.model.params, self.exp_avg, self.exp_avg_sq, self.model.fan_in, self.model.fan_out, self.classes,
+            torch.cat(x, dim=1).contiguous(), torch.cat(targets, dim=1).to(dtype).contiguous(), torch.cat(coefficients, dim=1).to(dtype).contiguous(),
+            batch_size=self.config.batch_size, softmax_output=self.config.output == "softmax",
+            lr=self.config.lr, betas=(0.9, 0.999), eps=1e-8, step=done, threads=self.threads,
+        )  # fmt: skip
+
+
+class _TorchStep:
+    """One epoch with torch operations: autograd through ``mixup_loss``, ``torch.optim.Adam``."""
+
+    def __init__(self, model: StackedMLP, config: ManyRunsConfig) -> None:
+        self.model, self.config = model, config
+        model.params.requires_grad_(True)
+        self.optimizer = torch.optim.Adam([model.params], lr=config.lr, fused=model.params.is_cuda)
+
+    def epoch(self, batches: list[MixedBatch], done: int) -> None:
+        for batch in batches:
+            output = self.model(batch.x)
+            if self.config.output == "softmax":
+                output = output.softmax(dim=-1)
+            loss = mixup_loss(output, loss_batch(batch, self.config), normalize=normalize(self.config), validate=False)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            self.optimizer.step()
 
 
 def train_single(
@@ -372,44 +444,42 @@ def train_single(
     config: ManyRunsConfig,
     *,
     device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> tuple[float, torch.nn.Sequential]:
-    """Reference: one run as an ordinary loop on an ``nn.Module`` with
-    :class:`~localmixup.mixing.LocalMixup` and :func:`~localmixup.loss.mixup_loss`.
+    """Reference: one run as an ordinary training loop on an ``nn.Module``, with
+    :class:`~localmixup.mixing.LocalMixup`, :func:`~localmixup.loss.mixup_loss` and ``torch.optim.Adam``.
 
-    Same protocol and same random draws as run ``seed`` of :func:`~.train_many`.
-    Returns (final test error in [0, 1], trained model).
+    Same protocol and same random numbers as run ``seed`` of :func:`train_many`.
+    Returns (final test error in [0, 1], trained model: logits, without the softmax of
+    ``output="softmax"``, which is applied in the loss).
     """
     if not isinstance(config, ManyRunsConfig):
         raise ValueError(f"config must be a ManyRunsConfig, got {type(config).__name__}")
     _check_split(split)
     device = torch.device(device) if device is not None else torch.device("cpu")
-    g = run_generators(seed)
-    x_train, y_train = split.x_train.to(device, torch.float32), split.y_train.to(device)
-    x_test, y_test = split.x_test.to(device, torch.float32), split.y_test.to(device)
-    n = x_train.shape[0]
-    classes = int(max(split.y_train.max(), split.y_test.max())) + 1
-    model = mlp_module(init_mlp(config.sizes(x_train.shape[1], classes), g["init"])).to(device)
+    x_train, y_train = split.x_train.to(device, dtype), split.y_train.to(device)
+    x_test, y_test = split.x_test.to(device, dtype), split.y_test.to(device)
+    n, classes = x_train.shape[0], int(max(split.y_train.max(), split.y_test.max())) + 1
+    model = StackedMLP.init([seed], config.sizes(x_train.shape[1], classes), dtype=dtype, device=device).module(0)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    mix = LocalMixup("threshold", eps=config.eps, alpha=config.mix_alpha, pairing=config.pairing, generator=g["mix"], validate=False)
+    order = run_streams(seed, "order", device)
+    mixer = LocalMixup("threshold", eps=config.eps, alpha=config.alpha, pairing=config.pairing,
+                       generator=run_streams(seed, "mix", device), validate=False)
     for _ in range(config.epochs):
-        order = torch.randperm(n, generator=g["order"]).to(device)
-        for start in range(0, n, config.batch_size):
-            index = order[start : start + config.batch_size]
-            xb, yb = x_train[index], y_train[index]
-            if not config.mixing:
-                loss = per_sample_cross_entropy(model(xb), yb).mean()
+        index = order.permutation(n)
+        for first in range(0, n, config.batch_size):
+            xb, yb = x_train[index[first : first + config.batch_size]], y_train[index[first : first + config.batch_size]]
+            if config.mixing:
+                batch = mixer.apply(mixer.sample(xb), xb, yb)
             else:
-                batch = mix(xb, yb)
-                logits = model(batch.x)
-                if config.variant == "eq2":
-                    loss = mixup_loss(logits, batch)
-                else:
-                    ce_a = per_sample_cross_entropy(logits, batch.y_a)
-                    ce_b = per_sample_cross_entropy(logits, batch.y_b)
-                    loss = batch.weight.mean() * (ce_a + (1.0 - batch.lam) * (ce_b - ce_a)).mean()
+                batch = MixedBatch(xb, yb, yb, 1.0, torch.ones(yb.shape, device=device))
+            output = model(batch.x)
+            if config.output == "softmax":
+                output = output.softmax(dim=-1)
+            loss = mixup_loss(output, loss_batch(batch, config), normalize=normalize(config), validate=False)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
     with torch.no_grad():
-        error = float((model(x_test).argmax(dim=1) != y_test).float().mean())
+        error = float((model(x_test).argmax(dim=1) != y_test).double().mean())
     return error, model

@@ -1,28 +1,37 @@
-"""The spirals sweep of Figure 3: test error versus eps over many runs, one record per run.
+"""The spirals sweep of Figure 3: test error versus eps over many runs, recorded, resumable.
 
-Records live under ``results_dir("spirals", tag, "<variant>-<pairing>", "eps=<eps>",
-"seed=<seed>.json")``; ``tag`` keeps profiles apart (``"quick"``, ``"paper"``) so that
-quick runs never enter paper aggregates. A sweep computes only the runs whose record
-is missing, in chunks of runs trained at once, and writes a chunk's records as soon as
-it is done: an interrupted sweep resumes where it stopped.
+Records live under ``results_dir("spirals", tag, setting, "eps=<eps>")``, one JSON file per
+chunk of runs trained together (``seeds-<first>-<last>.json``, written atomically when the
+chunk is done), holding each run's seed, final test and train errors, mean pair weight and
+test-error curve. ``tag`` keeps profiles apart (``"quick"``, ``"paper"``) so that quick runs
+never enter paper aggregates. A sweep computes only the seeds that no file holds yet: killed
+at any moment, it loses at most the chunks in progress and resumes with the rest.
+
+Command line (``--help`` for every option)::
+
+    python -m localmixup.paper.sweep.spirals --setting authors --runs 1000 --eps all --tag paper
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import resource
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 import torch
 from tqdm import tqdm
 
-from localmixup.paper.engine.many_runs import ManyRunsConfig, train_many
+from localmixup.paper.engine.many_runs import AUTHORS, BACKENDS, ManyRunsConfig, ManyRunsResult, train_many
 from localmixup.paper.provenance import environment
-from localmixup.paper.records import load_records, missing, read_record, results_dir, write_record
+from localmixup.paper.records import atomic_write, read_record, results_dir
 from localmixup.paper.spirals import make_spirals
-from localmixup.validation import check_integer
+from localmixup.validation import check_choice, check_integer
 
 PAPER_EPS = (0.0, 0.6, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 10.0)
 """The eps grid of the authors' spirals code (Figure 3)."""
@@ -30,155 +39,332 @@ PAPER_EPS = (0.0, 0.6, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 10.0)
 PAPER_BATCH_SIZES = dict(zip(PAPER_EPS, (20, 241, 103, 50, 33, 25, 22, 20, 20, 20)))
 """Batch size per eps in the authors' code ("determined by experiments")."""
 
+SETTINGS: dict[str, dict[str, str]] = {
+    "authors": AUTHORS,
+    "eq2-permutation": {"pairing": "permutation", "weighting": "pair", "output": "logits"},
+    "eq2-graph": {"pairing": "graph", "weighting": "pair", "output": "logits"},
+}
+"""The three settings of the chapter: (a) the authors' code (permutation pairing, batch
+scaling, softmax output); (b) Eq. (2) with permutation pairing and plain logits (the paper's
+equation); (c) Eq. (2) with graph pairing (partners drawn among the neighbours)."""
+
 DATA_DEFAULTS = {"points_per_class": 1000, "turns_degrees": 720.0, "noise": 0.5, "test_fraction": 0.2, "standardise": True, "seed": 0}
 """Arguments of :func:`~localmixup.paper.spirals.make_spirals` for the paper's data set (one
 fixed data set for every run, as in the authors' code)."""
 
+COLUMNS = ["tag", "setting", "eps", "batch_size", "epochs", "seed", "test_error", "train_error", "pair_weight"]
+
 
 def paper_batch_size(eps: float) -> int:
-    """The authors' batch size for ``eps`` (a value of :data:`~.PAPER_EPS`)."""
+    """The authors' batch size for ``eps`` (a value of :data:`PAPER_EPS`)."""
     if float(eps) not in PAPER_BATCH_SIZES:
         raise ValueError(f"eps={eps!r} is not on the authors' grid {list(PAPER_EPS)}; pass batch_sizes={{eps: size}} for it")
     return PAPER_BATCH_SIZES[float(eps)]
 
 
-def record_path(tag: str, config: ManyRunsConfig, seed: int) -> Path:
-    """Where the record of run ``seed`` under ``config`` lives."""
+def paper_config(setting: str, eps: float, **overrides: Any) -> ManyRunsConfig:
+    """The protocol of ``setting`` (a key of :data:`SETTINGS`) at ``eps``: the authors' batch size
+    for it, their Adam (lr 0.01) and 200 epochs, unless ``overrides`` (fields of
+    :class:`~localmixup.paper.engine.many_runs.ManyRunsConfig`) say otherwise."""
+    check_choice("setting", setting, tuple(SETTINGS))
+    if "batch_size" not in overrides:
+        overrides["batch_size"] = paper_batch_size(eps)
+    return ManyRunsConfig(eps=eps, **{**SETTINGS[setting], **overrides})
+
+
+def sweep_folder(tag: str, setting: str, eps: float) -> Path:
+    """The folder of the records of ``setting`` at ``eps`` under ``tag``."""
     if not tag or "/" in tag or tag.startswith("."):
         raise ValueError(f"tag must be a plain folder name such as 'quick' or 'paper', got {tag!r}")
-    return results_dir("spirals", tag, f"{config.variant}-{config.pairing}", f"eps={config.eps:g}", f"seed={seed:05d}.json")
+    return results_dir("spirals", tag, check_choice("setting", setting, tuple(SETTINGS)), f"eps={float(eps):g}")
+
+
+def recorded_seeds(folder: Path, config: ManyRunsConfig, data: Mapping[str, Any]) -> set[int]:
+    """Seeds recorded in ``folder`` (a :func:`sweep_folder`); a record made with another protocol raises a ValueError."""
+    seeds: set[int] = set()
+    for path in sorted(folder.glob("seeds-*.json")):
+        record = read_record(path)
+        if record.get("config") != config.as_dict() or record.get("data") != dict(data):
+            raise ValueError(
+                f"the record {path} was made with another configuration (config {record.get('config')}, data "
+                f"{record.get('data')}) than the one asked (config {config.as_dict()}, data {dict(data)}); "
+                "use another tag or remove the old records"
+            )
+        seeds.update(record["seeds"])
+    return seeds
+
+
+def _chunks(seeds: Sequence[int], size: int) -> list[list[int]]:
+    return [list(seeds[first : first + size]) for first in range(0, len(seeds), size)]
+
+
+def chunk_path(tag: str, setting: str, eps: float, seeds: Sequence[int]) -> Path:
+    """The record file of the runs ``seeds`` (trained together) of ``setting`` at ``eps``."""
+    return sweep_folder(tag, setting, eps) / f"seeds-{seeds[0]:05d}-{seeds[-1]:05d}.json"
+
+
+PROFILES = {
+    "quick": {"eps_grid": (0.0, 0.6, 1.0, 2.0, 3.0, 10.0), "runs": {"authors": 20, "eq2-permutation": 20, "eq2-graph": 20},
+              "epochs": 15, "chunk_size": 20, "curve_every": 1},
+    "paper": {"eps_grid": PAPER_EPS, "runs": {"authors": 1000, "eq2-permutation": 1000, "eq2-graph": 200},
+              "epochs": 200, "chunk_size": 1000, "curve_every": 10},
+}
+"""Sizes of the chapter's profiles: ``quick`` (about a minute on a CPU, a smoke test, not the
+paper's protocol) and ``paper`` (the paper's grid and 200 epochs; 1000 runs per threshold for
+settings (a) and (b), 200 for (c)). One chunk per threshold: every run of a threshold is trained
+at once (the library's per-step sampling costs least per run with many runs), and the files are
+the same whether a CPU or a GPU made them."""
+
+
+class SpiralsPlan(NamedTuple):
+    """The runs the spirals chapter renders for a profile (:func:`spirals_plan`)."""
+
+    profile: str
+    tag: str
+    eps_grid: list[float]
+    seeds: dict[str, list[int]]
+    epochs: int
+    chunk_size: int
+    curve_every: int
+    data: dict[str, Any]
+    paths: list[Path]
+
+
+def spirals_plan(profile: str, *, eps_grid: Sequence[float] | None = None, runs: int | None = None, epochs: int | None = None,
+                 first_seed: int = 0, data_seed: int = 0, tag: str | None = None) -> SpiralsPlan:
+    """The runs of ``profile`` (a key of :data:`PROFILES`), with overrides: the eps grid, the runs
+    per threshold of every setting, the epochs, the first run seed and the data set's seed.
+
+    Records go under ``tag`` (default: the profile, followed by ``-data<seed>`` for another data
+    set). ``paths`` lists every record file, for a book that renders recorded runs only: the
+    chunks are deterministic (``chunk_size`` consecutive seeds), so a resumed sweep writes the
+    same files.
+    """
+    sizes = PROFILES[check_choice("profile", profile, tuple(PROFILES))]
+    grid = [float(e) for e in (eps_grid if eps_grid is not None else sizes["eps_grid"])]
+    first_seed = check_integer("first_seed", first_seed, low=0)
+    seeds = {s: list(range(first_seed, first_seed + (check_integer("runs", runs, low=1) if runs is not None else n)))
+             for s, n in sizes["runs"].items()}
+    tag = tag or (profile if data_seed == 0 else f"{profile}-data{data_seed}")
+    chunk = sizes["chunk_size"]
+    paths = [chunk_path(tag, setting, eps, part) for setting, ss in seeds.items() for eps in grid for part in _chunks(ss, chunk)]
+    return SpiralsPlan(profile, tag, grid, seeds, epochs or sizes["epochs"], chunk, sizes["curve_every"], sweep_data({"seed": data_seed}),
+                       paths)
+
+
+def _record(tag: str, setting: str, config: ManyRunsConfig, data: Mapping[str, Any], result: ManyRunsResult,
+            cpu: float, wall: float, threads: int, env: Mapping[str, str]) -> dict[str, Any]:
+    def fractions(values) -> list[float]:
+        return [round(float(v), 6) for v in values]
+
+    return {
+        "experiment": "spirals",
+        "tag": tag,
+        "setting": setting,
+        "config": config.as_dict(),
+        "data": dict(data),
+        "seeds": list(result.seeds),
+        "test_error": fractions(result.test_error),
+        "train_error": fractions(result.train_error),
+        "pair_weight": fractions(result.pair_weight),
+        "curve": {"epochs": list(result.curve_epochs), "test_error": [fractions(row) for row in result.curve]},
+        "cpu_seconds": round(cpu, 2),
+        "wall_seconds": round(wall, 2),
+        "threads": threads,
+        "environment": dict(env),
+    }
+
+
+def sweep_data(data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """:data:`DATA_DEFAULTS` with the overrides ``data`` (arguments of ``make_spirals``)."""
+    unknown = set(data or {}) - set(DATA_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown data parameters {sorted(unknown)}; accepted: {sorted(DATA_DEFAULTS)}")
+    return {**DATA_DEFAULTS, **(data or {})}
+
+
+def sweep_configs(setting: str, eps_grid: Sequence[float], *, epochs: int = 200, batch_sizes: Mapping[float, int] | None = None,
+                  hidden: Sequence[int] = (100, 100, 100)) -> list[ManyRunsConfig]:
+    """The protocol of ``setting`` at each eps (see :func:`paper_config`; ``batch_sizes`` overrides the authors')."""
+    sizes = dict(batch_sizes or {})
+    return [paper_config(setting, eps, epochs=epochs, hidden=tuple(hidden), **({"batch_size": sizes[eps]} if eps in sizes else {}))
+            for eps in eps_grid]
 
 
 def sweep_spirals(
     *,
     tag: str,
+    setting: str,
     eps_grid: Sequence[float],
     seeds: Sequence[int],
     epochs: int = 200,
-    pairing: str = "graph",
-    variant: str = "eq2",
     batch_sizes: Mapping[float, int] | None = None,
-    lr: float = 0.01,
     hidden: Sequence[int] = (100, 100, 100),
-    mix_alpha: float = 1.0,
     data: Mapping[str, Any] | None = None,
     device: torch.device | str | None = None,
-    chunk_size: int = 500,
+    chunk_size: int = PROFILES["paper"]["chunk_size"],
     curve_every: int = 10,
+    threads: int = 1,
+    backend: str = "auto",
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Run (or load) every (eps, seed) of a spirals sweep and return one row per run.
+    """Run (or load) every (eps, seed) of ``setting`` and return one row per run.
 
     Args:
         tag: records subfolder (``"quick"``, ``"paper"``...).
+        setting: a key of :data:`SETTINGS`.
         eps_grid: thresholds (each >= 0).
         seeds: run seeds (distinct integers >= 0); the same seeds are used for every eps.
-        epochs, pairing, variant, lr, hidden, mix_alpha: see :class:`~.ManyRunsConfig`.
-        batch_sizes: batch size per eps (default: the authors', :data:`~.PAPER_BATCH_SIZES`).
-        data: overrides of :data:`~.DATA_DEFAULTS` (arguments of ``make_spirals``).
+        epochs, hidden: see :class:`~localmixup.paper.engine.many_runs.ManyRunsConfig`.
+        batch_sizes: batch size per eps (default: the authors', :data:`PAPER_BATCH_SIZES`).
+        data: overrides of :data:`DATA_DEFAULTS` (arguments of ``make_spirals``).
         device: where to train (default CPU).
-        chunk_size: runs trained at once (records are written after each chunk).
-        curve_every: the record keeps the test error every this many epochs.
+        chunk_size: runs trained at once, recorded in one file when done.
+        curve_every: the records keep the test error every this many epochs.
+        threads: CPU threads of the trainer (its kernel splits the runs of a chunk).
+        backend: see :func:`~localmixup.paper.engine.many_runs.train_many`.
         progress: tqdm bar over the runs to compute.
 
     Returns:
-        DataFrame with columns tag, variant, pairing, eps, batch_size, epochs, seed,
-        test_error, train_error, pair_fraction (errors in [0, 1]).
+        DataFrame with the columns of :data:`COLUMNS` (errors in [0, 1]), for the runs asked.
 
-    A record found on disk with another configuration (epochs, data...) raises a
-    ``ValueError`` rather than being mixed with new runs: use another ``tag``.
+    Chunks are taken in turn across the thresholds (chunk 1 of every eps, then chunk 2...), so
+    that an interrupted sweep leaves every threshold with some runs. Records found with another
+    configuration (epochs, data...) raise a ``ValueError`` rather than being mixed: use another tag.
     """
     chunk_size = check_integer("chunk_size", chunk_size, low=1)
     seeds = [check_integer("seed", s, low=0) for s in seeds]
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ValueError("seeds must be a non-empty list of distinct integers >= 0")
-    unknown = set(data or {}) - set(DATA_DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown data parameters {sorted(unknown)}; accepted: {sorted(DATA_DEFAULTS)}")
-    data = {**DATA_DEFAULTS, **(data or {})}
-    sizes = dict(batch_sizes) if batch_sizes is not None else {}
-    configs = []
-    for eps in eps_grid:
-        size = sizes[eps] if eps in sizes else paper_batch_size(eps)
-        configs.append(
-            ManyRunsConfig(eps=eps, batch_size=size, epochs=epochs, lr=lr, hidden=tuple(hidden), pairing=pairing, variant=variant, mix_alpha=mix_alpha)
-        )
-
-    todo: list[tuple[ManyRunsConfig, list[int]]] = []
+    data = sweep_data(data)
+    configs = sweep_configs(setting, eps_grid, epochs=epochs, batch_sizes=batch_sizes, hidden=hidden)
+    pending = []
     for config in configs:
-        paths = {s: record_path(tag, config, s) for s in seeds}
-        absent = set(missing(paths.values()))
-        for seed, path in paths.items():
-            if path not in absent:
-                _check_record(read_record(path), path, config, data)
-        todo.append((config, [s for s in seeds if paths[s] in absent]))
+        done = recorded_seeds(sweep_folder(tag, setting, config.eps), config, data)
+        pending.append((config, _chunks([s for s in seeds if s not in done], chunk_size)))
+    order = []
+    for index in range(max(len(chunks) for _, chunks in pending)):
+        order += [(config, chunks[index]) for config, chunks in pending if index < len(chunks)]
 
-    total = sum(len(s) for _, s in todo)
-    if total:
+    if order:
         split = make_spirals(**data)
         env = environment(device)
-        with tqdm(total=total, desc=f"spirals {tag} {variant}-{pairing}", unit="run", disable=not progress) as bar:
-            for config, remaining in todo:
-                for first in range(0, len(remaining), chunk_size):
-                    chunk = remaining[first : first + chunk_size]
-                    bar.set_postfix(eps=config.eps, runs=len(chunk))
-                    start = time.perf_counter()
-                    result = train_many(split, chunk, config, device=device, curve_every=curve_every)
-                    seconds = time.perf_counter() - start
-                    for r, seed in enumerate(chunk):
-                        write_record(record_path(tag, config, seed), _record(tag, config, data, result, r, seconds, env))
-                    bar.update(len(chunk))
+        with tqdm(total=sum(len(c) for _, c in order), desc=f"spirals {tag}/{setting}", unit="run", disable=not progress) as bar:
+            for config, chunk in order:
+                bar.set_postfix(eps=config.eps, runs=len(chunk))
+                cpu, wall = _cpu_seconds(), time.perf_counter()
+                result = train_many(split, chunk, config, device=device, curve_every=curve_every, threads=threads, backend=backend)
+                record = _record(tag, setting, config, data, result, _cpu_seconds() - cpu, time.perf_counter() - wall, threads, env)
+                atomic_write(chunk_path(tag, setting, config.eps, chunk), lambda f: json.dump(record, f, separators=(",", ":")))
+                bar.update(len(chunk))
 
-    rows = [read_record(record_path(tag, config, s)) for config in configs for s in seeds]
-    return records_frame(rows)
+    frame = load_spirals_sweep(tag, setting)
+    asked = frame["eps"].isin([c.eps for c in configs]) & frame["seed"].isin(seeds)
+    return frame[asked].reset_index(drop=True)
 
 
-def load_spirals_sweep(tag: str) -> pd.DataFrame:
-    """Every spirals record under ``tag``, as :func:`~.sweep_spirals` returns them (empty frame if none)."""
-    return records_frame(load_records(results_dir("spirals", tag)))
+def _cpu_seconds() -> float:
+    """CPU time of this process, all threads (the kernel's threads included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
-def records_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per run record (the columns of :func:`~.sweep_spirals`)."""
-    columns = ["tag", "variant", "pairing", "eps", "batch_size", "epochs", "seed", "test_error", "train_error", "pair_fraction"]
+def spirals_records(tag: str, setting: str | None = None) -> list[dict[str, Any]]:
+    """Every chunk record under ``tag`` (of ``setting`` only, if given), sorted by path."""
+    root = results_dir("spirals", tag) if setting is None else results_dir("spirals", tag, check_choice("setting", setting, tuple(SETTINGS)))
+    return [read_record(p) for p in sorted(root.rglob("seeds-*.json"))] if root.is_dir() else []
+
+
+def load_spirals_sweep(tag: str, setting: str | None = None) -> pd.DataFrame:
+    """One row per recorded run under ``tag`` (columns :data:`COLUMNS`); empty frame if none."""
     rows = [
-        {
-            "tag": r["tag"],
-            "variant": r["config"]["variant"],
-            "pairing": r["config"]["pairing"],
-            "eps": r["config"]["eps"],
-            "batch_size": r["config"]["batch_size"],
-            "epochs": r["config"]["epochs"],
-            "seed": r["seed"],
-            "test_error": r["test_error"],
-            "train_error": r["train_error"],
-            "pair_fraction": r["pair_fraction"],
-        }
-        for r in records
-    ]
-    return pd.DataFrame(rows, columns=columns)
+        {"tag": r["tag"], "setting": r["setting"], "eps": r["config"]["eps"], "batch_size": r["config"]["batch_size"],
+         "epochs": r["config"]["epochs"], "seed": seed, "test_error": test, "train_error": train, "pair_weight": weight}
+        for r in spirals_records(tag, setting)
+        for seed, test, train, weight in zip(r["seeds"], r["test_error"], r["train_error"], r["pair_weight"])
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=COLUMNS).sort_values(["setting", "eps", "seed"], ignore_index=True)
 
 
-def _record(tag: str, config: ManyRunsConfig, data: dict, result, r: int, seconds: float, env: dict) -> dict[str, Any]:
-    return {
-        "experiment": "spirals",
-        "tag": tag,
-        "seed": result.seeds[r],
-        "config": config.as_dict(),
-        "data": dict(data),
-        "test_error": float(result.test_error[r]),
-        "train_error": float(result.train_error[r]),
-        "pair_fraction": round(float(result.pair_fraction[r]), 6),
-        "curve": {"epochs": list(result.curve_epochs), "test_error": [round(float(e), 5) for e in result.curve[r]]},
-        "chunk": {"runs": len(result.seeds), "seconds": round(seconds, 3)},
-        "environment": env,
-    }
+def load_spirals_curves(tag: str, setting: str) -> pd.DataFrame:
+    """Test-error curves of ``setting`` under ``tag``: one row per (eps, seed, epoch)."""
+    rows = [
+        {"eps": r["config"]["eps"], "seed": seed, "epoch": epoch, "test_error": error}
+        for r in spirals_records(tag, setting)
+        for seed, curve in zip(r["seeds"], r["curve"]["test_error"])
+        for epoch, error in zip(r["curve"]["epochs"], curve)
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["eps", "seed", "epoch", "test_error"])
 
 
-def _check_record(record: Mapping[str, Any], path: Path, config: ManyRunsConfig, data: Mapping[str, Any]) -> None:
-    if record.get("config") != config.as_dict() or record.get("data") != dict(data):
-        raise ValueError(
-            f"the record {path} was made with another configuration "
-            f"(config {record.get('config')}, data {record.get('data')}) than the one asked "
-            f"(config {config.as_dict()}, data {dict(data)}); use another tag or remove the old records"
-        )
+def cpu_seconds(tag: str, setting: str | None = None) -> float:
+    """Total CPU seconds recorded by the chunks under ``tag`` (of ``setting`` if given)."""
+    return float(sum(r["cpu_seconds"] for r in spirals_records(tag, setting)))
+
+
+def _eps_grid(text: str) -> list[float]:
+    if text == "all":
+        return list(PAPER_EPS)
+    try:
+        return [float(e) for e in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--eps must be 'all' or comma-separated thresholds such as 0,1.5,10, got {text!r}") from None
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        widths = ()
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"--hidden must be comma-separated layer widths >= 1 such as 100,100,100, got {text!r}")
+    return widths
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: run (or resume) one setting's sweep; see the module docstring."""
+    parser = argparse.ArgumentParser(prog="python -m localmixup.paper.sweep.spirals", description=__doc__.splitlines()[0])
+    parser.add_argument("--setting", required=True, choices=tuple(SETTINGS), help="which setting to run")
+    parser.add_argument("--runs", type=int, default=1000, help="runs per threshold: seeds first .. first + runs - 1 (default 1000)")
+    parser.add_argument("--first-seed", type=int, default=0, help="first run seed (default 0)")
+    parser.add_argument("--eps", type=_eps_grid, default=list(PAPER_EPS), help="'all' (the paper's grid, default) or a comma-separated list")
+    parser.add_argument("--epochs", type=int, default=200, help="epochs per run (default 200, the paper's)")
+    parser.add_argument("--tag", default="paper", help="records folder under results/spirals/ (default 'paper')")
+    parser.add_argument("--chunk", type=int, default=PROFILES["paper"]["chunk_size"],
+                        help=f"runs trained together and recorded in one file (default {PROFILES['paper']['chunk_size']}, the paper profile's)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu; cuda runs the torch path)")
+    parser.add_argument("--backend", default="auto", choices=BACKENDS, help="trainer backend (default auto: the compiled kernel on a CPU)")
+    parser.add_argument("--hidden", type=_widths, default=(100, 100, 100), help="hidden layer widths (default 100,100,100)")
+    parser.add_argument("--points-per-class", type=int, default=DATA_DEFAULTS["points_per_class"], help="spirals data size (default 1000)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    try:
+        threads = check_integer("--threads", args.threads, low=1)
+        torch.set_num_threads(threads)
+        runs = check_integer("--runs", args.runs, low=1)
+        first = check_integer("--first-seed", args.first_seed, low=0)
+        seeds = range(first, first + runs)
+        data = sweep_data({"points_per_class": args.points_per_class})
+        configs = sweep_configs(args.setting, args.eps, epochs=args.epochs, hidden=args.hidden)
+        done = sum(len(recorded_seeds(sweep_folder(args.tag, args.setting, c.eps), c, data) & set(seeds)) for c in configs)
+        print(f"spirals {args.tag}/{args.setting}: {len(configs) * runs} runs, {done} already recorded, "
+              f"{len(configs) * runs - done} to train", flush=True)
+        frame = sweep_spirals(tag=args.tag, setting=args.setting, eps_grid=args.eps, seeds=seeds, epochs=args.epochs, hidden=args.hidden,
+                              data=data, device=args.device, chunk_size=args.chunk, threads=threads, backend=args.backend,
+                              progress=not args.no_progress)
+    except (ValueError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    summary = frame.groupby("eps")["test_error"].agg(["count", "mean", "std"])
+    summary["mean"] *= 100
+    summary["std"] *= 100
+    print(summary.rename(columns={"count": "runs", "mean": "test error %", "std": "sd %"}).round(2).to_string())
+    seconds, recorded = cpu_seconds(args.tag, args.setting), len(load_spirals_sweep(args.tag, args.setting))
+    print(f"records: {results_dir('spirals', args.tag, args.setting)}; CPU time recorded for this setting: "
+          f"{seconds / 3600:.2f} h for {recorded} runs ({seconds / recorded:.2f} s per run)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
