@@ -3,11 +3,12 @@
 import json
 import re
 
-import nbformat
 import pytest
 
 import localmixup.paper as lp
 from localmixup.paper.book import execute_chapter
+
+from helpers import write_chapter
 
 ROOT = lp.project_root()
 CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
@@ -35,17 +36,9 @@ def test_executed_chapter_holds_every_figure(chapter):
 def test_figures_render_even_when_the_caller_exports_a_non_inline_backend(tmp_path, monkeypatch):
     # make, CI or a user's shell may export MPLBACKEND=Agg; the kernel inherits it
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    (tmp_path / "notebooks").mkdir()
-    (tmp_path / "book").mkdir()
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    params = nbformat.v4.new_code_cell('profile = "quick"\nallow_cpu = False')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell(
-        "import matplotlib.pyplot as plt\nimport localmixup.paper as lp\n"
-        "lp.start_chapter(profile, allow_cpu=allow_cpu)\nplt.plot([0, 1], [1, 0])\nplt.show()")]
-    source = tmp_path / "notebooks" / "figure.ipynb"
-    nbformat.write(nb, source)
+    source = write_chapter(tmp_path, "figure", 'profile = "quick"\nallow_cpu = False',
+                           "import matplotlib.pyplot as plt\nimport localmixup.paper as lp\n"
+                           "lp.start_chapter(profile, allow_cpu=allow_cpu)\nplt.plot([0, 1], [1, 0])\nplt.show()")
     executed = execute_chapter(source, tmp_path, "quick")
     assert image_outputs(json.loads(executed.read_text())) == 1
 

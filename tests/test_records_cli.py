@@ -12,6 +12,8 @@ import localmixup as lm
 import localmixup.paper as lp
 import localmixup.paper.book
 from localmixup.paper.book import execute_chapter
+
+from helpers import write_chapter
 from localmixup.paper.records import RUN_FIELDS, CorruptFile, find_corrupt, set_aside
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,17 +64,7 @@ def test_paper_profile_refused_on_cpu_unless_allowed():
 
 
 def test_failing_chapter_names_cell_and_partial_output_and_keeps_the_good_copy(tmp_path):
-    import nbformat
-
-    (tmp_path / "notebooks").mkdir()
-    (tmp_path / "book").mkdir()
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    params = nbformat.v4.new_code_cell('profile = "quick"')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("raise ValueError('boom ' + profile)")]
-    source = tmp_path / "notebooks" / "broken.ipynb"
-    nbformat.write(nb, source)
+    source = write_chapter(tmp_path, "broken", 'profile = "quick"', "x = 1", "raise ValueError('boom ' + profile)")
     good = tmp_path / "book" / "broken.ipynb"
     good.write_text("previous good copy")
     with pytest.raises(localmixup.paper.book.NotebookFailed) as failure:
