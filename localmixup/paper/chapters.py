@@ -126,6 +126,12 @@ def adamixup_plan(profile: str, seeds: Sequence[int] | None = None, error_datase
     return ImagePlan(profile, seeds, trained, unavailable, configs, extra, [*_record_paths(configs), cost_path])
 
 
+def _spirals_paths(profile: str) -> list[Path]:
+    from localmixup.paper.sweep.spirals import spirals_plan
+
+    return spirals_plan(profile).paths
+
+
 @dataclass(frozen=True)
 class Chapter:
     """A chapter of the book: the profiles it defines, most faithful first, and, for a chapter
@@ -138,7 +144,7 @@ class Chapter:
 CHAPTERS: dict[str, Chapter] = {
     "method": Chapter(("paper", "quick")),
     "theory_1d": Chapter(("paper", "quick")),
-    "spirals": Chapter(("paper", "quick")),
+    "spirals": Chapter(("paper", "quick"), _spirals_paths),
     "table1": Chapter(("paper", "cpu", "quick"), lambda profile: table1_plan(profile).paths),
     "adamixup": Chapter(("paper", "cpu", "quick"), lambda profile: adamixup_plan(profile).paths),
 }
