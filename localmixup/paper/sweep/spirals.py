@@ -44,7 +44,7 @@ SETTINGS: dict[str, dict[str, str]] = {
     "eq2-permutation": {"pairing": "permutation", "weighting": "pair", "output": "logits"},
     "eq2-graph": {"pairing": "graph", "weighting": "pair", "output": "logits"},
 }
-"""The three settings of the chapter: (a) the authors' code (permutation pairing, batch
+"""The three settings of the chapter, (a) the authors' code (permutation pairing, batch
 scaling, softmax output); (b) Eq. (2) with permutation pairing and plain logits (the paper's
 equation); (c) Eq. (2) with graph pairing (partners drawn among the neighbours)."""
 
@@ -53,6 +53,7 @@ DATA_DEFAULTS = {"points_per_class": 1000, "turns_degrees": 720.0, "noise": 0.5,
 fixed data set for every run, as in the authors' code)."""
 
 COLUMNS = ["tag", "setting", "eps", "batch_size", "epochs", "seed", "test_error", "train_error", "pair_weight"]
+"""Columns of the frame of runs that :func:`sweep_spirals` returns (errors in [0, 1])."""
 
 
 def paper_batch_size(eps: float) -> int:
@@ -109,7 +110,7 @@ PROFILES = {
     "paper": {"eps_grid": PAPER_EPS, "runs": {"authors": 1000, "eq2-permutation": 1000, "eq2-graph": 200},
               "epochs": 200, "chunk_size": 200, "curve_every": 10},
 }
-"""Sizes of the chapter's profiles: ``quick`` (about a minute on a CPU, a smoke test, not the
+"""Sizes of the chapter's profiles, ``quick`` (about a minute on a CPU, a smoke test, not the
 paper's protocol) and ``paper`` (the paper's grid and 200 epochs; 1000 runs per threshold for
 settings (a) and (b), 200 for (c)). Chunks of 200 runs: large enough that the library's per-step
 sampling costs little per run, small enough that a sweep killed at the end of a session loses a
