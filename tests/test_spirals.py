@@ -114,8 +114,9 @@ def test_authors_setting_equals_the_plain_reference(split, eps, batch_size):
         for r, seed in enumerate(seeds):
             expected = references[seed][epochs - 1]
             got = stacked.model.run(r)
-            # 1e-7: the library rounds the soft targets and the loss coefficients to float32 (parameters ~0.5)
-            assert max((a - b).abs().max().item() for pa, pb in zip(got, expected) for a, b in zip(pa, pb)) < 1e-7
+            # The library rounds the soft targets and the loss coefficients to float32 (relative 6e-8 per step):
+            # parameters (about 0.5) agree to 1e-6, while another setting differs by more than 1e-4 after one epoch.
+            assert max((a - b).abs().max().item() for pa, pb in zip(got, expected) for a, b in zip(pa, pb)) < 1e-6
 
 
 def test_the_reference_can_tell_the_settings_apart(split):
@@ -285,8 +286,9 @@ def test_paper_grid_and_settings():
         paper_config("authors", 0.7)
     paper = spirals_plan("paper")
     assert {s: len(v) for s, v in paper.seeds.items()} == {"authors": 1000, "eq2-permutation": 1000, "eq2-graph": 200}
-    assert paper.eps_grid == list(PAPER_EPS) and paper.epochs == 200 and len(paper.paths) == 30
-    assert paper.paths[0].name == "seeds-00000-00999.json" and paper.paths[-1].name == "seeds-00000-00199.json"
+    chunks = -(-1000 // paper.chunk_size) * 2 + -(-200 // paper.chunk_size)
+    assert paper.eps_grid == list(PAPER_EPS) and paper.epochs == 200 and len(paper.paths) == 10 * chunks
+    assert paper.paths[0].name == f"seeds-00000-{paper.chunk_size - 1:05d}.json" and paper.paths[-1].name.endswith("-00199.json")
     other = spirals_plan("quick", runs=5, first_seed=100, data_seed=2)
     assert other.tag == "quick-data2" and other.data["seed"] == 2 and other.seeds["authors"] == list(range(100, 105))
     with pytest.raises(ValueError, match="setting"):
