@@ -16,8 +16,7 @@ from typing import Any
 
 from localmixup.paper.profiles import FAITHFUL_FIRST
 from localmixup.paper.provenance import default_device
-
-TABLE1_DATASETS = ("cifar10", "cifar100", "fashion_mnist", "svhn")
+from localmixup.paper.report import TABLE1_DATASETS
 
 
 @dataclass(frozen=True)
