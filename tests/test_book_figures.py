@@ -33,6 +33,15 @@ def test_executed_chapter_holds_every_figure(chapter):
     assert image_outputs(executed) == drawn, f"book/{chapter}.ipynb holds {image_outputs(executed)} figures, its notebook draws {drawn}"
 
 
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_executed_chapter_prints_no_warning(chapter):
+    # a warning printed by a kernel (e.g. tqdm's "IProgress not found") lands in the reader's page
+    executed = json.loads((ROOT / "book" / f"{chapter}.ipynb").read_text())
+    printed = ["".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []) if o.get("name") == "stderr"]
+    warnings = [line for text in printed for line in text.splitlines() if re.search(r"\w+Warning\b", line)]
+    assert not warnings, f"book/{chapter}.ipynb prints: {warnings[:3]}"
+
+
 def test_figures_render_even_when_the_caller_exports_a_non_inline_backend(tmp_path, monkeypatch):
     # make, CI or a user's shell may export MPLBACKEND=Agg; the kernel inherits it
     monkeypatch.setenv("MPLBACKEND", "Agg")

@@ -59,8 +59,8 @@ def test_confidence_interval_formula():
     assert math.isnan(confidence_interval([1.0])[1]) and confidence_interval([])[2] == 0
 
 
-def _fake(dataset, method, seed, error, status="ok", decay=None):
-    return {"config": {"dataset": dataset, "method": method, "seed": seed, "decay": decay}, "status": status,
+def _fake(dataset, method, seed, error, status="ok", decay=None, model="densenet_bc"):
+    return {"config": {"dataset": dataset, "method": method, "seed": seed, "decay": decay, "model": model}, "status": status,
             "final_test_error_pct": error if status == "ok" else None, "epochs": []}
 
 
@@ -85,6 +85,47 @@ def test_table1_aggregation_marks_and_notes(tmp_path, monkeypatch):
     assert "6.20 ± " in shown.loc["Baseline", ("Fashion-MNIST (DenseNet-BC)", "ours")]
     assert "[1 failed]" in shown.loc["Mixup", ("Fashion-MNIST (DenseNet-BC)", "ours")]
     assert shown.loc["Local Mixup", ("Fashion-MNIST (DenseNet-BC)", "paper")] == "5.97 ± 0.20"
+
+
+def test_table1_names_a_network_that_is_not_the_papers(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))
+    folder = tmp_path / "table1" / "cpu" / "fashion_mnist"
+    for seed, e in enumerate([9.1, 9.3]):
+        write_record(folder / f"baseline-seed{seed}.json", _fake("fashion_mnist", "baseline", seed, e, model="lenet5"))
+    shown = format_table1(table1("cpu", ["fashion_mnist"]))
+    column = ("Fashion-MNIST (DenseNet-BC)", "ours: LeNet-5, not the paper's network")
+    assert "9.20 ± " in shown.loc["Baseline", column]
+    assert shown.loc["Mixup", column] == "—"  # one column per dataset, even where a method has no run
+    assert shown.loc["Baseline", ("Fashion-MNIST (DenseNet-BC)", "paper")] == "6.20 ± 0.20"
+
+
+def test_paired_difference_uses_only_common_seeds_and_the_t_interval():
+    from localmixup.paper.report import describe_difference, paired_difference
+
+    a = {0: 10.0, 1: 11.0, 2: 12.5, 3: 99.0}
+    b = {0: 9.0, 1: 10.5, 2: 11.0, 7: 0.0}
+    diff = paired_difference(a, b)
+    mean, half, n = confidence_interval([1.0, 0.5, 1.5])
+    assert (diff.mean, diff.half, diff.n) == (pytest.approx(mean), pytest.approx(half), 3)
+    assert diff.separated == (abs(mean) > half)
+    # the same spread between seeds, unpaired, would not separate: pairing removes it
+    shifted = {s: v + 0.1 for s, v in {0: 5.0, 1: 9.0, 2: 13.0, 3: 7.0}.items()}
+    paired = paired_difference(shifted, {0: 5.0, 1: 9.0, 2: 13.0, 3: 7.0})
+    assert paired.separated and paired.mean == pytest.approx(0.1)
+    text = describe_difference("Local Mixup", "Mixup", paired)
+    assert "+0.10 points" in text and "excludes 0" in text and "4 paired seeds" in text and "higher" in text
+    noisy = paired_difference({0: 1.0, 1: 3.0, 2: 2.0}, {0: 2.0, 1: 2.0, 2: 2.0})
+    assert not noisy.separated and "contains 0" in describe_difference("A", "B", noisy)
+    assert "too few" in describe_difference("A", "B", paired_difference({0: 1.0}, {0: 2.0}))
+
+
+def test_final_errors_refuses_two_recipes():
+    from localmixup.paper.report import final_errors
+
+    records = [_fake("fashion_mnist", "local", 0, 9.0), _fake("fashion_mnist", "local", 1, 8.0, status="failed")]
+    assert final_errors(records) == {0: 9.0}
+    with pytest.raises(ValueError, match="seed 0"):
+        final_errors(records + [_fake("fashion_mnist", "local", 0, 7.0, decay=0.1)])
 
 
 def test_sweep_survives_sigkill(tmp_path):

@@ -40,11 +40,18 @@ def start_chapter(profile: str, *, allow_cpu: bool = False) -> torch.device:
     inline whatever ``MPLBACKEND`` the kernel inherited, and set the book's plotting theme.
 
     A kernel started with ``MPLBACKEND=Agg`` (as ``make`` or CI may export) would otherwise draw
-    nothing on ``plt.show()``, and the executed chapter would hold no figure.
+    nothing on ``plt.show()``, and the executed chapter would hold no figure. Without ipywidgets
+    (the book's kernels), ``tqdm.auto`` falls back to a text bar with a warning that would be
+    printed into the page: the warning is silenced, the bar kept.
     """
     device = check_profile(profile, allow_cpu=allow_cpu)
+    import warnings
+
     import seaborn as sns
     from IPython import get_ipython
+    from tqdm import TqdmWarning
+
+    warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
 
     shell = get_ipython()
     if shell is not None:

@@ -10,9 +10,9 @@ but excluded from the mean.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from localmixup.paper.records import load_records, results_dir
 
@@ -25,8 +25,11 @@ PAPER_TABLE1: dict[tuple[str, str], tuple[float, float]] = {
 }
 PAPER_RUNS = {"cifar10": "100", "cifar100": "unstated", "fashion_mnist": "10", "svhn": "10"}
 TABLE1_DATASETS = ("cifar10", "cifar100", "fashion_mnist", "svhn")
-DATASET_LABELS = {"cifar10": "CIFAR-10 (ResNet-18)", "cifar100": "CIFAR-100 (ResNet-18)",
-                  "fashion_mnist": "Fashion-MNIST (DenseNet-BC)", "svhn": "SVHN (LeNet-5)", "mnist": "MNIST (DenseNet-BC)"}
+DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion_mnist": "Fashion-MNIST", "svhn": "SVHN", "mnist": "MNIST"}
+MODEL_LABELS = {"resnet18": "ResNet-18", "densenet_bc": "DenseNet-BC", "lenet5": "LeNet-5"}
+PAPER_MODELS = {"cifar10": "resnet18", "cifar100": "resnet18", "fashion_mnist": "densenet_bc", "svhn": "lenet5", "mnist": "densenet_bc"}
+#: Each dataset with the paper's network for it, e.g. "Fashion-MNIST (DenseNet-BC)".
+DATASET_LABELS = {d: f"{name} ({MODEL_LABELS[PAPER_MODELS[d]]})" for d, name in DATASET_NAMES.items()}
 METHOD_LABELS = {"baseline": "Baseline", "mixup": "Mixup", "local": "Local Mixup", "adamixup": "AdaMixup"}
 
 
@@ -43,6 +46,49 @@ def confidence_interval(values: Sequence[float], level: float = 0.95) -> tuple[f
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
     return mean, float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n), n
 
+
+class PairedDifference(NamedTuple):
+    """``a - b`` over the seeds both have: mean, Student-t half-width, number of pairs, and whether
+    the interval excludes 0 (``separated``; False with fewer than 2 pairs)."""
+
+    mean: float
+    half: float
+    n: int
+    separated: bool
+
+
+def paired_difference(a: Mapping[int, float], b: Mapping[int, float], level: float = 0.95) -> PairedDifference:
+    """The difference ``a[s] - b[s]`` over the seeds ``s`` common to ``a`` and ``b`` (seed -> value),
+    with the Student-t interval of its mean (:func:`confidence_interval`). Runs that share a seed
+    share their initial weights and data order, so pairing them removes that part of the
+    seed-to-seed spread."""
+    common = sorted(set(a) & set(b))
+    mean, half, n = confidence_interval([a[s] - b[s] for s in common], level)
+    return PairedDifference(mean, half, n, bool(n >= 2 and abs(mean) > half))
+
+
+def describe_difference(label_a: str, label_b: str, diff: PairedDifference, unit: str = "points") -> str:
+    """One sentence for a paired difference, e.g. ``Local Mixup - Mixup: -0.12 points (95% CI
+    -0.30 to +0.06, 10 paired seeds): the interval contains 0, so these runs do not separate them.``"""
+    if diff.n < 2:
+        return f"{label_a} − {label_b}: {diff.mean:+.2f} {unit} from {diff.n} paired seed(s), too few for an interval."
+    head = (f"{label_a} − {label_b}: {diff.mean:+.2f} {unit} (95% CI {diff.mean - diff.half:+.2f} to "
+            f"{diff.mean + diff.half:+.2f}, {diff.n} paired seeds)")
+    if not diff.separated:
+        return head + ": the interval contains 0, so these runs do not separate them."
+    return head + f": the interval excludes 0, so {label_a} is {'lower' if diff.mean < 0 else 'higher'} in these runs."
+
+
+def final_errors(records: Iterable[dict[str, Any]]) -> dict[int, float]:
+    """Seed -> final test error (%) of the finished runs among ``records`` (one recipe)."""
+    out: dict[int, float] = {}
+    for r in records:
+        if r.get("status") == "ok":
+            seed = r["config"]["seed"]
+            if seed in out:
+                raise ValueError(f"two finished runs with seed {seed}: pass the records of one recipe")
+            out[seed] = r["final_test_error_pct"]
+    return out
 
 
 def interval_table(frame: Any, by: str, value: str, level: float = 0.95) -> Any:
@@ -82,8 +128,8 @@ def table1(profile: str, datasets: Sequence[str] = TABLE1_DATASETS, methods: Seq
            unavailable: dict[str, str] | None = None):
     """Table 1 rebuilt from the records of ``profile``, one row per (dataset, method), as a DataFrame.
 
-    Columns: dataset, method, runs, failed, mean, ci95 (ours, error %), paper_mean, paper_ci95,
-    paper_runs, outside (True when the two intervals do not overlap; False if either is
+    Columns: dataset, method, model (the network of our runs, e.g. "lenet5"; "" without runs),
+    runs, failed, mean, ci95 (ours, error %), paper_mean, paper_ci95, paper_runs, outside (True when the two intervals do not overlap; False if either is
     undefined), note (why a row has no runs: ``unavailable[dataset]`` or "no runs yet").
     """
     import pandas as pd
@@ -91,14 +137,16 @@ def table1(profile: str, datasets: Sequence[str] = TABLE1_DATASETS, methods: Seq
     rows = []
     for dataset in datasets:
         for method in methods:
-            s = summarise(table1_records(profile, dataset, method))
+            records = table1_records(profile, dataset, method)
+            s = summarise(records)
+            model = ", ".join(sorted({r["config"]["model"] for r in records}))
             paper_mean, paper_ci = PAPER_TABLE1.get((dataset, method), (math.nan, math.nan))
             outside = bool(s["runs"] >= 2 and not math.isnan(paper_mean)
                            and abs(s["mean"] - paper_mean) > s["ci95"] + paper_ci)
             note = ""
             if s["runs"] == 0:
                 note = (unavailable or {}).get(dataset) or "no runs recorded yet"
-            rows.append({"dataset": dataset, "method": method, **s, "paper_mean": paper_mean, "paper_ci95": paper_ci,
+            rows.append({"dataset": dataset, "method": method, "model": model, **s, "paper_mean": paper_mean, "paper_ci95": paper_ci,
                          "paper_runs": PAPER_RUNS.get(dataset, ""), "outside": outside, "note": note})
     return pd.DataFrame(rows)
 
@@ -107,13 +155,17 @@ def format_table1(table) -> Any:
     """The table as the paper prints it: rows = methods, columns = datasets, ours beside the paper's.
 
     A cell reads ``6.05 ± 0.21 (n=10)``; ``†`` marks intervals that do not overlap the paper's;
-    ``—`` marks cells without runs.
+    ``—`` marks cells without runs. Where our runs use another network than the paper's (the
+    ``cpu`` profile), the column of ours names it.
     """
     import pandas as pd
 
     out: dict[tuple[str, str], dict[str, str]] = {}
     for row in table.itertuples():
         label = DATASET_LABELS.get(row.dataset, row.dataset)
+        models = {MODEL_LABELS.get(m, m) for m in table[table.dataset == row.dataset].model if m}
+        foreign = sorted(m for m in models if m not in label)
+        ours_label = f"ours: {', '.join(foreign)}, not the paper's network" if foreign else "ours"
         if row.runs == 0:
             ours = "—"
         elif row.runs == 1:
@@ -124,7 +176,7 @@ def format_table1(table) -> Any:
             ours += f" [{row.failed} failed]"
         paper = "" if math.isnan(row.paper_mean) else f"{row.paper_mean:.2f} ± {row.paper_ci95:.2f}"
         method = METHOD_LABELS.get(row.method, row.method)
-        out.setdefault((label, "ours"), {})[method] = ours
+        out.setdefault((label, ours_label), {})[method] = ours
         out.setdefault((label, "paper"), {})[method] = paper
     frame = pd.DataFrame(out)
     frame.columns = pd.MultiIndex.from_tuples(frame.columns)
