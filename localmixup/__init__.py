@@ -25,8 +25,8 @@ This top level is the method and needs torch only. The paper's experiments live 
 __version__ = "0.1.0"
 
 from localmixup.decay import auto_decay
-from localmixup.distances import pairwise_distances
-from localmixup.graphs import GRAPHS, locality_weights
+from localmixup.distances import paired_distances, pairwise_distances
+from localmixup.graphs import GRAPHS, locality_weights, pair_weights
 from localmixup.intrusion import intrusion_rate
 from localmixup.loss import mixup_loss, per_sample_cross_entropy
 from localmixup.mixing import PAIRINGS, LocalMixup, MixDraw, MixedBatch, apply_draw
@@ -45,6 +45,8 @@ __all__ = [
     "intrusion_rate",
     "locality_weights",
     "mixup_loss",
+    "pair_weights",
+    "paired_distances",
     "pairwise_distances",
     "per_sample_cross_entropy",
 ]

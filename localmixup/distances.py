@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import torch
 
-_DIRECT_MAX_DIM = 32  # up to this many features, direct differences cost no more than a Gram matrix
+from localmixup.validation import check_partner
+
+DIRECT_MAX_DIM = 32
+"""Up to this many features per sample, distances are direct differences (they cost no more than a Gram matrix)."""
 _TAU = 0.5  # a pair whose squared distance is below _TAU * (|a_i|^2 + |a_j|^2) is recomputed directly
 _CHUNK = 1 << 22  # elements of differences held at once while recomputing pairs
 
@@ -47,18 +50,11 @@ def pairwise_distances(x: torch.Tensor, *, batched: bool = False, validate: bool
 
     float64 inputs are handled in float64 throughout. Autocast is switched off inside.
     """
-    if validate and not bool(torch.isfinite(x).all()):
-        raise ValueError("x must be finite: it contains NaN or infinite values")
-    if batched:
-        if x.ndim < 2:
-            raise ValueError(f"batched=True needs x of shape (R, B, ...), got shape {tuple(x.shape)}")
-        flat = x.detach().reshape(x.shape[0], x.shape[1], -1)
-    else:
-        flat = x.detach().reshape(x.shape[0], -1)
+    flat = _flatten(x, batched, validate)
     wide = flat.dtype == torch.float64
     with torch.autocast(device_type=flat.device.type, enabled=False):
         flat = flat.to(torch.float64 if wide else torch.float32)
-        if flat.shape[-1] <= _DIRECT_MAX_DIM:
+        if flat.shape[-1] <= DIRECT_MAX_DIM:
             return torch.cdist(flat, flat, compute_mode="donot_use_mm_for_euclid_dist").float()
         fast = not wide and flat.device.type == "cpu" and not torch.compiler.is_compiling()
         a = flat if fast else flat.double()
@@ -72,6 +68,48 @@ def pairwise_distances(x: torch.Tensor, *, batched: bool = False, validate: bool
             _recompute_close_pairs(squared, spread, flat)
         squared.diagonal(dim1=-2, dim2=-1).zero_()
         return squared.clamp_min_(0.0).sqrt_().float()
+
+
+def paired_distances(x: torch.Tensor, partner: torch.Tensor, *, batched: bool = False, validate: bool = True) -> torch.Tensor:
+    """The distance from each sample to its partner: ``D[i, partner[i]]``.
+
+    Args:
+        x: tensor of shape (B, ...) ((R, B, ...) with ``batched``), as in :func:`pairwise_distances`.
+        partner: integer tensor (B,) ((R, B) with ``batched``) of indices in [0, B).
+        batched: R independent batches, one partner row each.
+        validate: check that x is finite and the indices in range.
+
+    Returns:
+        float32 tensor (B,) ((R, B) with ``batched``), equal bit for bit to
+        ``pairwise_distances(x)`` read at the pairs, so that a mixing draw does not depend on
+        which of the two was called. With at most 32 features per sample only the B pairs are
+        computed, by the same direct kernel (O(B d) instead of O(B^2 d)); above, the full matrix
+        is computed and read, since its Gram-matrix rounding depends on the whole batch.
+    """
+    flat = _flatten(x, batched, validate)
+    lead = tuple(flat.shape[:-1])
+    partner = check_partner(partner, lead, validate)
+    if flat.shape[-1] > DIRECT_MAX_DIM:
+        return pairwise_distances(x, batched=batched, validate=False).gather(-1, partner[..., None]).squeeze(-1)
+    with torch.autocast(device_type=flat.device.type, enabled=False):
+        flat = flat.to(torch.float64 if flat.dtype == torch.float64 else torch.float32)
+        other = flat.gather(-2, partner[..., None].expand(*lead, flat.shape[-1]))
+        # one 1 x 1 cdist per pair: the kernel, and so the rounding, of the full matrix
+        pairs = torch.cdist(flat.unsqueeze(-2), other.unsqueeze(-2), compute_mode="donot_use_mm_for_euclid_dist")
+        return pairs[..., 0, 0].float()
+
+
+def _flatten(x: torch.Tensor, batched: bool, validate: bool) -> torch.Tensor:
+    """x detached, each sample flattened: (B, d), or (R, B, d) with ``batched``; checked finite."""
+    if validate and not bool(torch.isfinite(x).all()):
+        raise ValueError("x must be finite: it contains NaN or infinite values")
+    if batched:
+        if x.ndim < 2:
+            raise ValueError(f"batched=True needs x of shape (R, B, ...), got shape {tuple(x.shape)}")
+        return x.detach().reshape(x.shape[0], x.shape[1], -1)
+    if x.ndim < 1:
+        raise ValueError(f"x must have shape (B, ...), got a scalar")
+    return x.detach().reshape(x.shape[0], -1)
 
 
 def _recompute_close_pairs(squared: torch.Tensor, spread: torch.Tensor, flat: torch.Tensor) -> None:

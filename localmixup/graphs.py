@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from localmixup.distances import pairwise_distances
-from localmixup.validation import check_choice, check_integer, check_real
+from localmixup.distances import DIRECT_MAX_DIM, paired_distances, pairwise_distances
+from localmixup.validation import check_choice, check_integer, check_partner, check_real
 
 GRAPHS = ("knn", "threshold", "exp", "none")
 _PARAMETER_OF = {"knn": "k", "threshold": "eps", "exp": "decay", "none": None}
@@ -46,6 +46,70 @@ def locality_weights(
         k = 0 and eps = 0 (distinct points) give the identity (no mixing);
         k >= B - 1, eps = inf and decay = 0 give all ones (Mixup).
     """
+    graph, k, eps, decay = _parameters(graph, k, eps, decay)
+    if batched and x.ndim < 2:
+        raise ValueError(f"batched=True needs x of shape (R, B, ...), got shape {tuple(x.shape)}")
+    lead = tuple(x.shape[:1]) if batched else ()
+    size = x.shape[len(lead)]
+    if graph == "none":
+        return torch.ones(*lead, size, size, device=x.device)
+
+    d = pairwise_distances(x, batched=batched, validate=validate) if distances is None else _checked(distances, (*lead, size, size), validate)
+    if graph != "knn":
+        return _weight_of_distance(d, graph, eps, decay)
+    # knn: self first (distance 0 sorted to the front with a -1 sentinel), ties broken by index.
+    d = d.clone()
+    d.diagonal(dim1=-2, dim2=-1).fill_(-1.0)
+    nearest = d.argsort(dim=-1, stable=True)[..., : min(k, size - 1) + 1]
+    return torch.zeros(*lead, size, size, device=x.device).scatter_(-1, nearest, 1.0)
+
+
+def pair_weights(
+    x: torch.Tensor,
+    partner: torch.Tensor,
+    graph: str,
+    *,
+    k: int | None = None,
+    eps: float | None = None,
+    decay: float | None = None,
+    batched: bool = False,
+    validate: bool = True,
+) -> torch.Tensor:
+    """The weight of each sample's pair with its partner: ``W[i, partner[i]]`` of
+    :func:`locality_weights`, equal to it bit for bit.
+
+    Args:
+        x: tensor of shape (B, ...) ((R, B, ...) with ``batched``).
+        partner: integer tensor (B,) ((R, B) with ``batched``) of indices in [0, B).
+        graph, k, eps, decay, batched, validate: as in :func:`locality_weights`.
+
+    Returns:
+        float32 tensor (B,) ((R, B) with ``batched``) with entries in [0, 1].
+
+    Cost. With at most :data:`~localmixup.distances.DIRECT_MAX_DIM` features per sample, the
+    threshold and exponential graphs read only the B pair distances
+    (:func:`~localmixup.distances.paired_distances`, the same values as the full matrix): the
+    threshold weights are then those of :func:`locality_weights` bit for bit, the exponential
+    ones within an ulp (``exp`` is vectorised differently over a matrix and over a row). kNN, and
+    samples with more features, build the whole graph and read it.
+    """
+    graph, k, eps, decay = _parameters(graph, k, eps, decay)
+    if batched and x.ndim < 2:
+        raise ValueError(f"batched=True needs x of shape (R, B, ...), got shape {tuple(x.shape)}")
+    lead = tuple(x.shape[: 1 + bool(batched)])
+    partner = check_partner(partner, lead, validate)
+    if graph == "none":
+        return torch.ones(lead, device=x.device)
+    if graph == "knn" or x[(0,) * len(lead)].numel() > DIRECT_MAX_DIM:
+        # kNN ranks whole rows; above DIRECT_MAX_DIM features the distances come from the whole
+        # batch's Gram matrix, and reading the full graph keeps its weights bit for bit.
+        w = locality_weights(x, graph, k=k, eps=eps, decay=decay, batched=batched, validate=validate)
+        return w.gather(-1, partner[..., None]).squeeze(-1)
+    return _weight_of_distance(paired_distances(x, partner, batched=batched, validate=validate), graph, eps, decay)
+
+
+def _parameters(graph: str, k: int | None, eps: float | None, decay: float | None) -> tuple[str, int | None, float | None, float | None]:
+    """The graph's name and its one parameter, checked; the others must be None."""
     graph = check_choice("graph", graph, GRAPHS)
     given = {"k": k, "eps": eps, "decay": decay}
     needed = _PARAMETER_OF[graph]
@@ -54,30 +118,18 @@ def locality_weights(
             raise ValueError(f"{name} is not a parameter of graph={graph!r} (it takes {needed or 'none'})")
     if needed is not None and given[needed] is None:
         raise ValueError(f"graph={graph!r} needs the parameter {needed}")
-
-    if batched and x.ndim < 2:
-        raise ValueError(f"batched=True needs x of shape (R, B, ...), got shape {tuple(x.shape)}")
-    lead = tuple(x.shape[:1]) if batched else ()
-    size = x.shape[len(lead)]
-    if graph == "none":
-        return torch.ones(*lead, size, size, device=x.device)
     if graph == "knn":
         k = check_integer("k", k, low=0)
     elif graph == "threshold":
         eps = check_real("eps", eps, low=0.0)
-    else:
+    elif graph == "exp":
         decay = check_real("decay", decay, low=0.0, high=float("inf"), high_open=True)
+    return graph, k, eps, decay
 
-    d = pairwise_distances(x, batched=batched, validate=validate) if distances is None else _checked(distances, (*lead, size, size), validate)
-    if graph == "threshold":
-        return (d <= eps).float()
-    if graph == "exp":
-        return torch.exp(-decay * d)
-    # knn: self first (distance 0 sorted to the front with a -1 sentinel), ties broken by index.
-    d = d.clone()
-    d.diagonal(dim1=-2, dim2=-1).fill_(-1.0)
-    nearest = d.argsort(dim=-1, stable=True)[..., : min(k, size - 1) + 1]
-    return torch.zeros(*lead, size, size, device=x.device).scatter_(-1, nearest, 1.0)
+
+def _weight_of_distance(d: torch.Tensor, graph: str, eps: float | None, decay: float | None) -> torch.Tensor:
+    """The threshold or exponential graph's weight of distances ``d`` (any shape)."""
+    return (d <= eps).float() if graph == "threshold" else torch.exp(-decay * d)
 
 
 def _checked(distances: torch.Tensor, shape: tuple[int, ...], validate: bool) -> torch.Tensor:

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import torch
 
-from localmixup.graphs import GRAPHS, locality_weights
+from localmixup.graphs import GRAPHS, locality_weights, pair_weights
 from localmixup.rng import Source, Streams, beta_from_uniforms, beta_uniforms, check_source, permutation, source_shape, uniform
 from localmixup.transfer import to_device
 from localmixup.validation import check_batch, check_choice, check_integer, check_real
@@ -226,16 +226,15 @@ class LocalMixup:
             check_batch(x, runs=len(lead))
         if lead and (x.ndim < 2 or x.shape[0] != lead[0]):
             raise ValueError(f"x must hold one batch per stream of the generator, shape (R={lead[0]}, B, ...), got {tuple(x.shape)}")
-        w = locality_weights(x, self.graph, k=self.k, eps=self.eps, decay=self.decay, batched=bool(lead), validate=False)
-        size = w.shape[-1]
+        size = x.shape[len(lead)]
         lam = to_device(beta_from_uniforms(uniform(source, beta_uniforms(self.alpha)), self.alpha).float(), x.device)
-        if self.pairing == "permutation":
+        parameters = dict(k=self.k, eps=self.eps, decay=self.decay, batched=bool(lead), validate=False)
+        if self.pairing == "permutation":  # only the B pairs drawn need a weight
             partner = to_device(permutation(source, size), x.device)
-            weight = w.gather(-1, partner[..., None]).squeeze(-1)
-        else:
-            partner = _graph_partners(w, to_device(uniform(source, size), x.device))
-            weight = torch.ones(w.shape[:-1], device=x.device)
-        return MixDraw(lam, partner, weight)
+            return MixDraw(lam, partner, pair_weights(x, partner, self.graph, **parameters))
+        w = locality_weights(x, self.graph, **parameters)
+        partner = _graph_partners(w, to_device(uniform(source, size), x.device))
+        return MixDraw(lam, partner, torch.ones(w.shape[:-1], device=x.device))
 
 
 def _process_context() -> tuple[int, int]:

@@ -95,3 +95,14 @@ def _interval(low: float | None, high: float | None, low_closed: bool, high_clos
     left = "(-inf" if low is None else ("[" if low_closed else "(") + f"{low:g}"
     right = "inf)" if high is None else f"{high:g}" + ("]" if high_closed else ")")
     return f"{left}, {right}"
+
+
+def check_partner(partner: object, shape: tuple[int, ...], validate: bool = True) -> torch.Tensor:
+    """``partner``, an integer tensor of ``shape`` (..., B) of indices in [0, B) (the range is checked
+    only with ``validate``, which reads the values on the host), as int64."""
+    if not isinstance(partner, torch.Tensor) or partner.dtype not in (torch.int32, torch.int64) or tuple(partner.shape) != tuple(shape):
+        got = f"{partner.dtype} {tuple(partner.shape)}" if isinstance(partner, torch.Tensor) else type(partner).__name__
+        raise ValueError(f"partner must be an integer tensor of shape {tuple(shape)} (one index per sample), got {got}")
+    if validate and bool(((partner < 0) | (partner >= shape[-1])).any()):
+        raise ValueError(f"partner must hold indices in [0, {shape[-1] - 1}]")
+    return partner.long()

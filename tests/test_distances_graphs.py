@@ -124,3 +124,55 @@ def test_device_and_compiled_path_uses_a_float64_gram(monkeypatch):
 def test_few_features_use_direct_differences():
     x = 1000.0 + torch.randn(30, 2, generator=torch.Generator().manual_seed(0)) * 1e-3
     torch.testing.assert_close(lm.pairwise_distances(x).double(), _direct(x), rtol=1e-5, atol=0)
+
+
+def _permutations(lead, generator):
+    if len(lead) == 1:
+        return torch.randperm(lead[0], generator=generator)
+    return torch.stack([torch.randperm(lead[1], generator=generator) for _ in range(lead[0])])
+
+
+@pytest.mark.parametrize("shape, batched", [((97, 2), False), ((6, 41, 2), True), ((50, 1), False), ((33, 3, 2, 2), False),
+                                            ((40, 32), False), ((40, 33), False), ((4, 30, 3, 8, 8), True)])
+def test_paired_distances_and_weights_equal_the_full_graph_read_at_the_pairs(shape, batched):
+    g = torch.Generator().manual_seed(sum(shape))
+    x = torch.randn(*shape, generator=g) * 10.0 ** torch.randint(-3, 3, (), generator=g).item()
+    lead = shape[:2] if batched else shape[:1]
+    partner = _permutations(lead, g)
+    full = lm.pairwise_distances(x, batched=batched)
+    read = lambda m: m.gather(-1, partner[..., None]).squeeze(-1)
+    assert torch.equal(lm.paired_distances(x, partner, batched=batched), read(full))  # bit for bit
+    eps = float(full.median())  # about half the pairs on each side of the threshold
+    for graph, kwargs in (("threshold", {"eps": eps}), ("exp", {"decay": 1.0 / eps}), ("knn", {"k": 3}), ("none", {})):
+        reference = read(lm.locality_weights(x, graph, batched=batched, **kwargs))
+        got = lm.pair_weights(x, partner, graph, batched=batched, **kwargs)
+        assert got.shape == tuple(lead) and got.dtype == torch.float32
+        if graph == "exp":  # exp is vectorised differently over a matrix and a row: within an ulp
+            torch.testing.assert_close(got, reference, rtol=2e-7, atol=0)
+        else:
+            assert torch.equal(got, reference), graph
+
+
+def test_paired_distances_compute_only_the_pairs_for_few_features(monkeypatch):
+    import localmixup.distances as distances
+
+    calls = []
+    monkeypatch.setattr(distances, "pairwise_distances", lambda *a, **k: calls.append(a) or torch.zeros(()))
+    x = torch.randn(500, 2)
+    d = distances.paired_distances(x, torch.randperm(500))
+    assert d.shape == (500,) and not calls  # never the 500 x 500 matrix
+
+
+@pytest.mark.parametrize("partner, message", [
+    (torch.arange(5).float(), r"partner must be an integer tensor of shape \(5,\)"),
+    (torch.arange(4), r"partner must be an integer tensor of shape \(5,\)"),
+    ([0, 1, 2, 3, 4], "partner must be an integer tensor"),
+    (torch.tensor([0, 1, 2, 3, 5]), r"partner must hold indices in \[0, 4\]"),
+    (torch.tensor([0, 1, 2, 3, -1]), r"partner must hold indices in \[0, 4\]"),
+])
+def test_paired_inputs_name_the_partner_and_its_range(partner, message):
+    x = torch.randn(5, 2)
+    with pytest.raises(ValueError, match=message):
+        lm.paired_distances(x, partner)
+    with pytest.raises(ValueError, match=message):
+        lm.pair_weights(x, partner, "threshold", eps=1.0)
