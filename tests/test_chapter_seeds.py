@@ -24,7 +24,7 @@ SEED_PARAMETERS = {
     "method": lambda s: {"seed": s},
     "theory_1d": lambda s: {"seed": s},
     "spirals": lambda s: {"seed": 100 * s, "data_seed": s},
-    "table1": lambda s: {"seeds": [s], "ablation_seeds": [s]},
+    "table1": lambda s: {"seeds": [s], "decay_seeds": [s]},
     "adamixup": lambda s: {"seeds": [s]},
 }
 
