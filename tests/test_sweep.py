@@ -112,10 +112,11 @@ def test_paired_difference_uses_only_common_seeds_and_the_t_interval():
     shifted = {s: v + 0.1 for s, v in {0: 5.0, 1: 9.0, 2: 13.0, 3: 7.0}.items()}
     paired = paired_difference(shifted, {0: 5.0, 1: 9.0, 2: 13.0, 3: 7.0})
     assert paired.separated and paired.mean == pytest.approx(0.1)
+    assert paired.side == "above" and paired_difference(shifted, {s: v + 1 for s, v in shifted.items()}).side == "below"
     text = describe_difference("Local Mixup", "Mixup", paired)
     assert "+0.10 points" in text and "excludes 0" in text and "4 paired seeds" in text and "higher" in text
     noisy = paired_difference({0: 1.0, 1: 3.0, 2: 2.0}, {0: 2.0, 1: 2.0, 2: 2.0})
-    assert not noisy.separated and "contains 0" in describe_difference("A", "B", noisy)
+    assert not noisy.separated and noisy.side == "not separated" and "contains 0" in describe_difference("A", "B", noisy)
     assert "too few" in describe_difference("A", "B", paired_difference({0: 1.0}, {0: 2.0}))
 
 

@@ -56,6 +56,11 @@ class PairedDifference(NamedTuple):
     n: int
     separated: bool
 
+    @property
+    def side(self) -> str:
+        """Where a lies against b: ``"below"`` or ``"above"`` when the interval excludes 0, else ``"not separated"``."""
+        return ("below" if self.mean < 0 else "above") if self.separated else "not separated"
+
 
 def paired_difference(a: Mapping[int, float], b: Mapping[int, float], level: float = 0.95) -> PairedDifference:
     """The difference ``a[s] - b[s]`` over the seeds ``s`` common to ``a`` and ``b`` (seed -> value),
