@@ -199,7 +199,10 @@ def parser() -> argparse.ArgumentParser:
     commands = main_parser.add_subparsers(dest="command", required=True)
     book = commands.add_parser("book", help="execute every chapter with papermill, then build the Jupyter Book")
     book.add_argument("--profile", default="auto", choices=["auto", "paper", "cpu", "quick"],
-                      help="quick: minutes on a CPU; paper: the paper's protocol (GPU); auto: paper if a GPU is visible")
+                      help="auto (default): per chapter, the most faithful profile whose runs are all recorded (paper, "
+                           "then cpu, then quick), else paper where a GPU is visible and quick elsewhere; quick: minutes "
+                           "on a CPU; cpu: Table 1's Fashion-MNIST row with LeNet-5, hours on a CPU; paper: the paper's "
+                           "protocol (GPU)")
     book.add_argument("--only", action="append", metavar="NAME", help="execute only these chapters (comma-separated notebook names); the book is still built whole")
     book.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                       help="set a parameter of the executed chapters (a name of their cell tagged 'parameters'; "

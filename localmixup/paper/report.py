@@ -58,7 +58,7 @@ class PairedDifference(NamedTuple):
 
     @property
     def side(self) -> str:
-        """Where a lies against b: ``"below"`` or ``"above"`` when the interval excludes 0, else ``"not separated"``."""
+        """Side of a against b, ``"below"`` or ``"above"`` where the interval excludes 0, else ``"not separated"``."""
         return ("below" if self.mean < 0 else "above") if self.separated else "not separated"
 
 
