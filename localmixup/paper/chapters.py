@@ -44,8 +44,9 @@ class ImagePlan:
 
 def _unavailable(candidates: Sequence[str], wanted: Sequence[str], profile: str) -> dict[str, str]:
     from localmixup.paper.data import dataset_status
+    from localmixup.paper.recipes import PROTOCOLS
 
-    why = {d: dataset_status(d) for d in candidates}
+    why = {d: f"not trained in the {profile} profile" if d not in PROTOCOLS[profile] else dataset_status(d) for d in candidates}
     why = {d: w for d, w in why.items() if w}
     for d in candidates:
         if d not in wanted and d not in why:
