@@ -108,7 +108,7 @@ def _flatten(x: torch.Tensor, batched: bool, validate: bool) -> torch.Tensor:
             raise ValueError(f"batched=True needs x of shape (R, B, ...), got shape {tuple(x.shape)}")
         return x.detach().reshape(x.shape[0], x.shape[1], -1)
     if x.ndim < 1:
-        raise ValueError(f"x must have shape (B, ...), got a scalar")
+        raise ValueError("x must have shape (B, ...), got a scalar")
     return x.detach().reshape(x.shape[0], -1)
 
 

@@ -97,15 +97,16 @@ def pair_weights(
     if batched and x.ndim < 2:
         raise ValueError(f"batched=True needs x of shape (R, B, ...), got shape {tuple(x.shape)}")
     lead = tuple(x.shape[: 1 + bool(batched)])
+    features = x[(0,) * len(lead)].numel()
+    if graph in ("threshold", "exp") and features <= DIRECT_MAX_DIM:  # paired_distances checks x and partner
+        return _weight_of_distance(paired_distances(x, partner, batched=batched, validate=validate), graph, eps, decay)
     partner = check_partner(partner, lead, validate)
     if graph == "none":
         return torch.ones(lead, device=x.device)
-    if graph == "knn" or x[(0,) * len(lead)].numel() > DIRECT_MAX_DIM:
-        # kNN ranks whole rows; above DIRECT_MAX_DIM features the distances come from the whole
-        # batch's Gram matrix, and reading the full graph keeps its weights bit for bit.
-        w = locality_weights(x, graph, k=k, eps=eps, decay=decay, batched=batched, validate=validate)
-        return w.gather(-1, partner[..., None]).squeeze(-1)
-    return _weight_of_distance(paired_distances(x, partner, batched=batched, validate=validate), graph, eps, decay)
+    # kNN ranks whole rows; above DIRECT_MAX_DIM features the distances come from the whole
+    # batch's Gram matrix, and reading the full graph keeps its weights bit for bit.
+    w = locality_weights(x, graph, k=k, eps=eps, decay=decay, batched=batched, validate=validate)
+    return w.gather(-1, partner[..., None]).squeeze(-1)
 
 
 def _parameters(graph: str, k: int | None, eps: float | None, decay: float | None) -> tuple[str, int | None, float | None, float | None]:

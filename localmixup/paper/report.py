@@ -138,9 +138,9 @@ def table1(profile: str, datasets: Sequence[str] = TABLE1_DATASETS, methods: Seq
     """Table 1 rebuilt from the records of ``profile``, one row per (dataset, method), as a DataFrame.
 
     Columns: dataset, method, model (the network of our runs, e.g. "lenet5"; "" without runs),
-    runs, failed, mean, ci95 (ours, error %), paper_mean, paper_ci95, paper_runs, outside (only where our
-    network is the paper's) (True when the two intervals do not overlap; False if either is
-    undefined), note (why a row has no runs: ``unavailable[dataset]`` or "no runs yet").
+    runs, failed, mean, ci95 (ours, error %), paper_mean, paper_ci95, paper_runs, outside (True
+    when the two intervals do not overlap; False if either is undefined, or where our network is
+    not the paper's, which is not expected to match its values), note (why a row has no runs: ``unavailable[dataset]`` or "no runs yet").
     """
     import pandas as pd
 
@@ -174,8 +174,8 @@ def format_table1(table) -> Any:
     out: dict[tuple[str, str], dict[str, str]] = {}
     for row in table.itertuples():
         label = DATASET_LABELS.get(row.dataset, row.dataset)
-        models = {MODEL_LABELS.get(m, m) for m in table[table.dataset == row.dataset].model if m}
-        foreign = sorted(m for m in models if m not in label)
+        paper_model = PAPER_MODELS.get(row.dataset)
+        foreign = sorted({MODEL_LABELS.get(m, m) for m in table[table.dataset == row.dataset].model if m and m != paper_model})
         ours_label = f"ours: {', '.join(foreign)}, not the paper's network" if foreign else "ours"
         if row.runs == 0:
             ours = "—"
