@@ -18,15 +18,18 @@ from localmixup.paper.engine import mlp_kernel
 from localmixup.paper.engine.many_runs import (
     AUTHORS,
     ManyRunsConfig,
-    StackedMLP,
     epoch_batches,
+    init_mlps,
     loss_coefficients,
     loss_batch,
     normalize,
-    run_streams,
+    stacked_layers,
     train_many,
     train_single,
 )
+from localmixup.paper.engine.record import unpack_records
+from localmixup.paper.engine.seeding import run_streams
+from localmixup.paper.engine.stacked import StackedModels
 from localmixup.paper.spirals import make_spirals
 from localmixup.paper.sweep.spirals import (
     PAPER_BATCH_SIZES,
@@ -55,9 +58,28 @@ def split():
     return make_spirals(60, seed=1)  # 96 training points
 
 
-def _layers_diff(model: StackedMLP, run: int, module: torch.nn.Module) -> float:
+def _flat(result) -> torch.Tensor:
+    """Every parameter of each run, (R, P)."""
+    return torch.cat([p.detach().flatten(1) for p in result.models.parameters()], dim=1)
+
+
+def _run(result, r: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return [(w[r].detach(), b[r].detach()) for w, b in stacked_layers(result.models)]
+
+
+def _layers_diff(result, run: int, module: torch.nn.Module) -> float:
     linears = [m for m in module if isinstance(m, torch.nn.Linear)]
-    return max(max((w - l.weight).abs().max().item(), (b - l.bias).abs().max().item()) for (w, b), l in zip(model.run(run), linears))
+    return max(max((w - l.weight).abs().max().item(), (b - l.bias).abs().max().item()) for (w, b), l in zip(_run(result, run), linears))
+
+
+def _curves(result) -> np.ndarray:
+    """Test error (percent) of each run at its recorded epochs, (R, epochs)."""
+    return np.array([[e.test_error_pct for e in r.epochs] for r in result.records])
+
+
+def _pair_weights(result) -> np.ndarray:
+    """Mean pair weight of each run over its recorded epochs, (R,)."""
+    return np.array([np.mean([e.stats["pair_weight"] for e in r.epochs]) for r in result.records])
 
 
 # --- the authors' setting against a plain single-model reference -----------------------------
@@ -69,13 +91,8 @@ def _authors_reference(split, seed, config, epochs):
     times the fraction of pairs within eps, no mixing at eps = 0. Same initial weights and random numbers as run
     ``seed`` of train_many. Returns the Linear layers after each epoch."""
     x, y = split.x_train.double(), split.y_train
-    init = StackedMLP.init([seed], config.sizes(2, 2), dtype=torch.float64).run(0)
-    linears = [torch.nn.Linear(w.shape[1], w.shape[0], dtype=torch.float64) for w, _ in init]
-    with torch.no_grad():
-        for linear, (w, b) in zip(linears, init):
-            linear.weight.copy_(w)
-            linear.bias.copy_(b)
-    net = torch.nn.Sequential(linears[0], torch.nn.ReLU(), linears[1], torch.nn.ReLU(), linears[2], torch.nn.Softmax(dim=1))
+    net = torch.nn.Sequential(*init_mlps([seed], config.sizes(2, 2), dtype=torch.float64)[0], torch.nn.Softmax(dim=1))
+    linears = [m for m in net if isinstance(m, torch.nn.Linear)]
     criterion = torch.nn.CrossEntropyLoss()
     optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
     order, mix = run_streams(seed, "order"), run_streams(seed, "mix")
@@ -113,7 +130,7 @@ def test_authors_setting_equals_the_plain_reference(split, eps, batch_size):
         stacked = train_many(split, seeds, ManyRunsConfig(**{**config.as_dict(), "hidden": (16, 16), "epochs": epochs}), dtype=torch.float64)
         for r, seed in enumerate(seeds):
             expected = references[seed][epochs - 1]
-            got = stacked.model.run(r)
+            got = _run(stacked, r)
             # The library rounds the soft targets and the loss coefficients to float32 (relative 6e-8 per step):
             # parameters (about 0.5) agree to 1e-6, while another setting differs by more than 1e-4 after one epoch.
             assert max((a - b).abs().max().item() for pa, pb in zip(got, expected) for a, b in zip(pa, pb)) < 1e-6
@@ -124,7 +141,7 @@ def test_the_reference_can_tell_the_settings_apart(split):
     config = ManyRunsConfig(eps=0.8, batch_size=23, hidden=(16, 16), epochs=1, **AUTHORS)
     logits = train_many(split, [3], ManyRunsConfig(**{**config.as_dict(), "hidden": (16, 16), "output": "logits"}), dtype=torch.float64)
     expected = _authors_reference(split, 3, config, 1)[-1]
-    assert max((a - b).abs().max().item() for pa, pb in zip(logits.model.run(0), expected) for a, b in zip(pa, pb)) > 1e-4
+    assert max((a - b).abs().max().item() for pa, pb in zip(_run(logits, 0), expected) for a, b in zip(pa, pb)) > 1e-4
 
 
 # --- kernel, torch path and the plain loop agree -------------------------------------------
@@ -140,13 +157,16 @@ def test_kernel_torch_and_plain_loop_agree(split, options, eps):
     kernel = train_many(split, seeds, config, dtype=torch.float64, backend="kernel")
     torch_path = train_many(split, seeds, config, dtype=torch.float64, backend="torch")
     # the library's cross-entropy is float32: the paths agree to float32 rounding
-    assert (kernel.model.params - torch_path.model.params.detach()).abs().max().item() < 5e-6
+    assert (_flat(kernel) - _flat(torch_path)).abs().max().item() < 5e-6
+    for a, b in zip(kernel.records, torch_path.records):  # the kernel's loss is autograd's
+        assert [e.train_loss for e in a.epochs] == pytest.approx([e.train_loss for e in b.epochs], rel=1e-6)
+        assert a.final_train_error_pct == b.final_train_error_pct
     for r, seed in enumerate(seeds):
         error, module = train_single(split, seed, config, dtype=torch.float64)
-        assert _layers_diff(kernel.model, r, module) < 5e-6
-        assert kernel.test_error[r] == pytest.approx(error, abs=1e-12)
+        assert _layers_diff(kernel, r, module) < 5e-6
+        assert kernel.records[r].final_test_error_pct == pytest.approx(100 * error, abs=1e-10)
     float32 = train_many(split, seeds, config, backend="kernel")
-    assert (float32.model.params.double() - kernel.model.params).abs().max().item() < 1e-4
+    assert (_flat(float32).double() - _flat(kernel)).abs().max().item() < 1e-4
 
 
 def test_loss_coefficients_decompose_mixup_loss(split):
@@ -169,20 +189,26 @@ def test_runs_are_independent(split):
     a = train_many(split, [1, 2, 3], config, curve_every=1)
     b = train_many(split, [1, 99, 3], config, curve_every=1)
     for r in (0, 2):
-        assert torch.equal(a.model.params[r], b.model.params[r]) and np.array_equal(a.curve[r], b.curve[r])
-    assert not torch.equal(a.model.params[1], b.model.params[1])
+        assert torch.equal(_flat(a)[r], _flat(b)[r]) and np.array_equal(_curves(a)[r], _curves(b)[r])
+    assert not torch.equal(_flat(a)[1], _flat(b)[1])
     alone = train_many(split, [3], config)
-    assert torch.equal(alone.model.params[0], a.model.params[2])  # the kernel trains one run at a time
+    assert torch.equal(_flat(alone)[0], _flat(a)[2])  # the kernel trains one run at a time
     threads = train_many(split, [1, 2, 3], config, curve_every=1, threads=2)
-    assert torch.equal(threads.model.params, a.model.params) and np.array_equal(threads.curve, a.curve)
+    assert torch.equal(_flat(threads), _flat(a)) and np.array_equal(_curves(threads), _curves(a))
 
 
 def test_same_seed_same_numbers(split):
     config = ManyRunsConfig(eps=0.8, batch_size=20, **AUTHORS, **SMALL)
     a, b = train_many(split, [4, 7], config, curve_every=1), train_many(split, [4, 7], config, curve_every=1)
-    assert np.array_equal(a.curve, b.curve) and np.array_equal(a.pair_weight, b.pair_weight)
-    assert a.curve_epochs == [1, 2, 3] and a.curve.shape == (2, 3)
-    assert np.array_equal(a.test_error, a.curve[:, -1]) and a.train_error.shape == (2,)
+    numbers = lambda result: [[(e.train_loss, e.test_error_pct, e.stats) for e in r.epochs] for r in result.records]  # noqa: E731
+    assert numbers(a) == numbers(b)
+    assert [e.epoch for e in a.records[0].epochs] == [1, 2, 3] and _curves(a).shape == (2, 3)
+    for r, record in enumerate(a.records):
+        assert record.final_test_error_pct == _curves(a)[r, -1] and 0 <= record.final_train_error_pct <= 100
+        assert record.config == {**config.as_dict(), "seed": [4, 7][r]} and record.stack == {"runs": 2, "position": r}
+    sparse = train_many(split, [4, 7], config, curve_every=2)
+    assert [e.epoch for e in sparse.records[0].epochs] == [2, 3]  # every curve_every epochs, and the last
+    assert torch.equal(_flat(sparse), _flat(a))
 
 
 def test_extremes_vanilla_and_mixup(split):
@@ -191,39 +217,54 @@ def test_extremes_vanilla_and_mixup(split):
     seeds = [0, 1]
     erm = train_many(split, seeds, ManyRunsConfig(eps=0.0, batch_size=20, **dict(AUTHORS, output="logits"), **SMALL))
     graph0 = train_many(split, seeds, ManyRunsConfig(eps=0.0, batch_size=20, pairing="graph", **SMALL))
-    assert torch.allclose(erm.model.params, graph0.model.params, atol=1e-5)
-    assert np.all(erm.pair_weight == 1.0) and np.all(graph0.pair_weight == 1.0)
+    assert torch.allclose(_flat(erm), _flat(graph0), atol=1e-5)
+    assert np.all(_pair_weights(erm) == 1.0) and np.all(_pair_weights(graph0) == 1.0)
     eq2 = train_many(split, seeds, ManyRunsConfig(eps=10.0, batch_size=20, pairing="permutation", **SMALL))
     batch = train_many(split, seeds, ManyRunsConfig(eps=10.0, batch_size=20, **dict(AUTHORS, output="logits"), **SMALL))
-    assert torch.allclose(eq2.model.params, batch.model.params, atol=1e-5) and np.all(eq2.pair_weight == 1.0)
+    assert torch.allclose(_flat(eq2), _flat(batch), atol=1e-5) and np.all(_pair_weights(eq2) == 1.0)
     local = train_many(split, seeds, ManyRunsConfig(eps=0.8, batch_size=20, pairing="permutation", **SMALL))
-    assert not torch.allclose(local.model.params, eq2.model.params, atol=1e-3)
-    assert np.all((local.pair_weight > 0) & (local.pair_weight < 1))
+    assert not torch.allclose(_flat(local), _flat(eq2), atol=1e-3)
+    assert np.all((_pair_weights(local) > 0) & (_pair_weights(local) < 1))
 
 
 # --- the stacked model and the kernel ----------------------------------------------------------
 
 
-def test_stacked_mlp_init_layout_and_padding(split):
-    model = StackedMLP.init([3, 4], (2, 100, 2))
-    assert model.fan_in == [2, 104] and model.fan_out == [104, 8] and model.params.shape == (2, 2 * 104 + 104 + 104 * 8 + 8)
-    (w1, b1), (w2, b2) = model.layers()
-    assert w1[:, :, 100:].abs().max() == 0 and b1[:, 100:].abs().max() == 0 and w2[:, 100:].abs().max() == 0
-    assert w1.abs().max() <= 1 / np.sqrt(2) and w2.abs().max() <= 0.1
-    assert torch.equal(model.params[0], StackedMLP.init([3], (2, 100, 2)).params[0])  # a run's init depends on its seed only
-    module = model.module(1)
-    assert torch.allclose(module(split.x_test), model(split.x_test)[1], atol=1e-6)
-    # training keeps the padding at exactly zero
-    trained = train_many(split, [3, 4], ManyRunsConfig(eps=1.0, batch_size=20, hidden=(13, 5), epochs=2)).model
-    for (w, b), i, o in zip(trained.layers(), trained.sizes[:-1], trained.sizes[1:]):
-        assert (w[:, i:] == 0).all() and (w[:, :, o:] == 0).all() and (b[:, o:] == 0).all()
-        assert (w[:, :i, :o] != 0).all()
+def test_init_law_and_kernel_layout(split):
+    """Initial weights follow nn.Linear's law from the run's own stream; the kernel's packed layout pads
+    every width to a multiple of 8 with zeros, round-trips, and training keeps the padding at zero."""
+    models = init_mlps([3, 4], (2, 100, 2))
+    (w1, b1), (w2, b2) = [(m.weight, m.bias) for m in models[0] if isinstance(m, torch.nn.Linear)]
+    assert w1.shape == (100, 2) and w1.abs().max() <= 1 / np.sqrt(2) and w2.abs().max() <= 0.1
+    assert all(torch.equal(a, b) for a, b in zip(models[0].parameters(), init_mlps([3], (2, 100, 2))[0].parameters()))
+    assert not torch.equal(w1, models[1][0].weight)  # a run's init depends on its seed only
+
+    sizes = (2, 13, 5, 2)
+    layers = [(w.detach(), b.detach()) for w, b in stacked_layers(StackedModels(init_mlps([3, 4], sizes)))]
+    fan_in, fan_out = mlp_kernel.layout(sizes)
+    assert (fan_in, fan_out) == ([2, 16, 8], [16, 8, 8])
+    params = mlp_kernel.pack(layers)
+    assert params.shape == (2, 2 * 16 + 16 + 16 * 8 + 8 + 8 * 8 + 8)
+    assert all(torch.equal(a, b) and torch.equal(c, d) for (a, c), (b, d) in zip(layers, mlp_kernel.unpack(params, sizes)))
+    lib = mlp_kernel.load(torch.float32)
+    x, y = split.x_train[:40].expand(2, -1, -1).contiguous(), split.y_train[:40]
+    targets = torch.nn.functional.one_hot(y, 2).float().expand(2, -1, -1).contiguous()
+    moments = torch.zeros_like(params), torch.zeros_like(params)
+    losses = mlp_kernel.epoch(lib, params, *moments, fan_in, fan_out, 2, x, targets, torch.full((2, 40), 1 / 20), batch_size=20,
+                              softmax_output=False, lr=0.01, betas=(0.9, 0.999), eps=1e-8, step=0)
+    assert losses.shape == (2,) and (losses > 0).all()
+    padded = params - mlp_kernel.pack(mlp_kernel.unpack(params, sizes))  # the padding alone
+    assert padded.abs().max() == 0 and not torch.equal(params, mlp_kernel.pack(layers))
 
 
 def test_kernel_prediction_equals_torch(split):
-    model = train_many(split, [1, 2, 3], ManyRunsConfig(eps=1.0, batch_size=20, **SMALL)).model
+    result = train_many(split, [1, 2, 3], ManyRunsConfig(eps=1.0, batch_size=20, **SMALL))
     lib = mlp_kernel.load(torch.float32)
-    assert torch.equal(model.error(split.x_test, split.y_test, kernel=lib, threads=2), model.error(split.x_test, split.y_test))
+    labels = mlp_kernel.predict(lib, mlp_kernel.pack(stacked_layers(result.models)), *mlp_kernel.layout((2, 16, 16, 2)), 2,
+                                split.x_test, threads=2)
+    with torch.no_grad():
+        assert torch.equal(labels, result.models(split.x_test, shared=True).argmax(dim=-1))
+    assert [r.final_test_error_pct for r in result.records] == (100.0 * (labels != split.y_test).double().mean(dim=1)).tolist()
 
 
 def test_no_compiler_falls_back_to_torch(split, monkeypatch, tmp_path):
@@ -236,7 +277,7 @@ def test_no_compiler_falls_back_to_torch(split, monkeypatch, tmp_path):
         config = ManyRunsConfig(eps=1.0, batch_size=20, **SMALL)
         with pytest.raises(RuntimeError, match="compiler"):
             train_many(split, [1], config, backend="kernel")
-        assert train_many(split, [1], config).test_error.shape == (1,)  # auto: the torch path
+        assert len(train_many(split, [1], config).records) == 1  # auto: the torch path
     finally:
         mlp_kernel.load.cache_clear()
 
@@ -300,13 +341,15 @@ def test_sweep_records_chunks_and_resumes(tmp_path, monkeypatch):
     common = dict(tag="t", setting="eq2-permutation", eps_grid=[0.0, 1.0], epochs=2, hidden=(8,), data={"points_per_class": 40},
                   batch_sizes={0.0: 16, 1.0: 16}, chunk_size=2, progress=False)
     first = sweep_spirals(seeds=[0, 1, 2], **common)
-    assert len(first) == 6 and set(first.eps) == {0.0, 1.0} and first["test_error"].between(0, 1).all()
+    assert len(first) == 6 and set(first.eps) == {0.0, 1.0} and first["test_error_pct"].between(0, 100).all()
     folder = sweep_folder("t", "eq2-permutation", 1.0)
     assert sorted(p.name for p in folder.iterdir()) == ["seeds-00000-00001.json", "seeds-00002-00002.json"]
     record = json.loads((folder / "seeds-00000-00001.json").read_text())
     assert record["seeds"] == [0, 1] and record["config"]["eps"] == 1.0 and record["data"]["points_per_class"] == 40
-    assert {"torch", "device", "commit"} <= set(record["environment"]) and record["curve"]["epochs"] == [2]
-    assert record["cpu_seconds"] > 0 and len(record["curve"]["test_error"]) == 2
+    runs = unpack_records(record["runs"])
+    assert [r.config["seed"] for r in runs] == [0, 1] and all(r.ok and [e.epoch for e in r.epochs] == [2] for r in runs)
+    assert {"torch", "device", "commit"} <= set(runs[0].environment) and record["cpu_seconds"] > 0
+    assert "environment" in record["runs"]["shared"]  # what the runs share is stored once
 
     # A lost chunk and new seeds: only they are trained, the kept file is untouched, same numbers.
     kept, lost = folder / "seeds-00000-00001.json", folder / "seeds-00002-00002.json"
@@ -320,7 +363,8 @@ def test_sweep_records_chunks_and_resumes(tmp_path, monkeypatch):
     again = sweep_spirals(seeds=[0, 1, 2, 3], **common)
     assert calls == [(0.0, [3]), (1.0, [2, 3])]
     assert kept.read_text() == kept_text
-    assert json.loads((folder / "seeds-00002-00003.json").read_text())["test_error"][0] == lost_record["test_error"][0]
+    retrained = unpack_records(json.loads((folder / "seeds-00002-00003.json").read_text())["runs"])[0]
+    assert retrained.to_dict()["epochs"][0]["test_error_pct"] == unpack_records(lost_record["runs"])[0].epochs[0].test_error_pct
     assert len(again) == 8 and len(load_spirals_sweep("t")) == 8
     curves = load_spirals_curves("t", "eq2-permutation")
     assert len(curves) == 8 and set(curves.epoch) == {2}

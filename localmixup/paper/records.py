@@ -93,16 +93,18 @@ def _strict(value: Any, at: list[Any], found: list[dict[str, Any]]) -> Any:
     return value
 
 
-def write_record(path: Path, record: dict[str, Any]) -> Path:
+def write_record(path: Path, record: dict[str, Any], *, compact: bool = False) -> Path:
     """Write ``record`` as strict JSON to ``path`` atomically (:func:`~.atomic_write`); non-finite
-    numbers become ``null``, listed in ``"non_finite"`` (see the module's docstring)."""
+    numbers become ``null``, listed in ``"non_finite"`` (see the module's docstring). ``compact``:
+    no indentation nor spaces (for files holding many runs)."""
     if NON_FINITE in record:
         raise ValueError(f"a record must not hold the key {NON_FINITE!r}: write_record writes it")
     found: list[dict[str, Any]] = []
     strict = _strict(record, [], found)
     if found:
         strict[NON_FINITE] = found
-    return atomic_write(path, lambda f: json.dump(strict, f, indent=1, sort_keys=True, allow_nan=False))
+    layout = {"separators": (",", ":")} if compact else {"indent": 1}
+    return atomic_write(path, lambda f: json.dump(strict, f, sort_keys=True, allow_nan=False, **layout))
 
 
 def _restore(record: dict[str, Any], path: Path) -> None:

@@ -1,8 +1,8 @@
 """The epoch loop: R >= 1 image runs trained from their configurations, one record per run.
 
 One run trains alone (its own model; AdaMixup only this way) or R runs of one recipe train as
-one stacked model (:mod:`~localmixup.paper.engine.stacked`); the loop, the checkpoints and the
-records are the same. Methods: ``baseline`` (plain cross-entropy), ``mixup`` and ``local``
+one stacked model (:mod:`~localmixup.paper.engine.stacked`); either way the epochs run in
+:func:`~localmixup.paper.engine.loop.train_epochs`, with checkpoints, one record per run. Methods: ``baseline`` (plain cross-entropy), ``mixup`` and ``local``
 (the core's :class:`~localmixup.mixing.LocalMixup` and Eq. (2) loss) and ``adamixup``
 (:func:`~localmixup.baselines.adamixup.adamixup_step`). On CUDA the step runs under bf16
 autocast with channels-last tensors and, by default, is captured once in a CUDA graph and
@@ -11,7 +11,6 @@ replayed (the mixing runs eagerly before each replay; AdaMixup always runs eager
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -25,11 +24,12 @@ from localmixup.mixing import LocalMixup, MixedBatch
 from localmixup.paper.engine.checkpoints import Checkpoint, resume, save_checkpoint
 from localmixup.paper.engine.config import TrainConfig
 from localmixup.paper.engine.evaluate import test_error
+from localmixup.paper.engine.loop import EpochResult, Trainee, train_epochs
 from localmixup.paper.engine.memory import SavedTensorBytes
 from localmixup.paper.engine.optim import SGD, lr_at
 from localmixup.paper.engine.prepare import Prepared, prepare, resolve_device
 from localmixup.paper.engine.record import RunRecord
-from localmixup.paper.engine.seeding import stream_path
+from localmixup.paper.engine.seeding import run_streams
 from localmixup.paper.engine.stacked import StackedModels, check_stackable, stack_batches
 from localmixup.paper.engine.step import CapturedStep, eager_step, model_loss, optimiser_step, unmixed
 from localmixup.paper.models import count_parameters
@@ -39,8 +39,8 @@ from localmixup.rng import Streams
 Batches = Sequence[tuple[torch.Tensor, torch.Tensor]]
 
 
-class _Trainee(NamedTuple):
-    """What the loop needs of its runs, whether one alone or R stacked."""
+class _Runs(NamedTuple):
+    """What the image loop needs of its runs, whether one alone or R stacked."""
 
     optimizer: SGD
     state: list[torch.Tensor]  # every tensor a step modifies
@@ -55,7 +55,7 @@ def _mixed(mixer: LocalMixup | None, x: torch.Tensor, y: torch.Tensor) -> MixedB
     return mixer(x, y) if mixer is not None else unmixed(x, y)
 
 
-def _alone(run: Prepared, config: TrainConfig, fast: bool, device: torch.device) -> _Trainee:
+def _alone(run: Prepared, config: TrainConfig, fast: bool, device: torch.device) -> _Runs:
     model, optimizer, mixer = run.model, run.optimizer, run.mixer
     if config.method == "adamixup":
         def step(batches: Batches, totals: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -69,7 +69,7 @@ def _alone(run: Prepared, config: TrainConfig, fast: bool, device: torch.device)
     else:
         def step(batches: Batches, totals: dict[str, torch.Tensor]) -> torch.Tensor:
             return eager_step(model, optimizer, *batches[0], mixer)
-    return _Trainee(optimizer, [*model.parameters(), *model.buffers()], run.training_generators, step,
+    return _Runs(optimizer, [*model.parameters(), *model.buffers()], run.training_generators, step,
                     lambda: [test_error(model, run.test)])
 
 
@@ -83,7 +83,7 @@ def _stack_mixing(runs: Sequence[Prepared], configs: Sequence[TrainConfig],
     """
     first = configs[0]
     if first.method != "baseline" and all(c.mixing == first.mixing for c in configs):
-        streams = Streams([c.seed for c in configs], stream=stream_path("mix"), device=device)
+        streams = run_streams([c.seed for c in configs], "mix", device)
         mixer = first.mixer(streams)
 
         def together(batches: Batches) -> MixedBatch:
@@ -98,7 +98,7 @@ def _stack_mixing(runs: Sequence[Prepared], configs: Sequence[TrainConfig],
     return one_by_one, [run.generators["mix"] for run in runs]
 
 
-def _stacked(runs: Sequence[Prepared], configs: Sequence[TrainConfig], fast: bool, device: torch.device) -> _Trainee:
+def _stacked(runs: Sequence[Prepared], configs: Sequence[TrainConfig], fast: bool, device: torch.device) -> _Runs:
     config = configs[0]
     stack = StackedModels([run.model for run in runs])
     optimizer = SGD(stack.parameters(), config.lr, config.momentum, config.weight_decay)
@@ -115,16 +115,8 @@ def _stacked(runs: Sequence[Prepared], configs: Sequence[TrainConfig], fast: boo
         batch = mix(batches)
         return optimiser_step(loss_of, optimizer, batch) if captured is None else captured(batch)
 
-    return _Trainee(optimizer, stack.state(), [run.generators["order"] for run in runs] + sources, step,
+    return _Runs(optimizer, stack.state(), [run.generators["order"] for run in runs] + sources, step,
                     lambda: test_error(stack, test, shared=True))
-
-
-def epoch_bar(description: str, first: int, epochs: int, progress: bool):
-    """tqdm bar over the epochs ``first..epochs-1`` (a resumed run starts part-way)."""
-    from tqdm.auto import tqdm
-
-    return tqdm(range(first, epochs), desc=description, unit="epoch", leave=False, disable=not progress, total=epochs,
-                initial=first)
 
 
 def fit(configs: Sequence[TrainConfig], device: torch.device | str | None = None, *, stacked: bool | None = None,
@@ -167,7 +159,7 @@ def fit(configs: Sequence[TrainConfig], device: torch.device | str | None = None
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
     runs = [prepare(c, device, download=download) for c in configs]
-    trainee = _stacked(runs, configs, fast, device) if stacked else _alone(runs[0], first, fast, device)
+    training = _stacked(runs, configs, fast, device) if stacked else _alone(runs[0], first, fast, device)
     threads = torch.get_num_threads() if device.type == "cpu" else None
     records = [RunRecord(c.to_dict(), parameters=count_parameters(runs[0].model), fast_path=fast, threads=threads,
                          parameter_counts=runs[0].model.parameter_counts() if c.method == "adamixup" else None,
@@ -178,42 +170,34 @@ def fit(configs: Sequence[TrainConfig], device: torch.device | str | None = None
     del runs  # a stack holds copies of the weights: free the originals
     keeper = Checkpoint(checkpoint, {"configs": [c.to_dict() for c in configs], "device": device.type,
                                      "stacked": stacked}, checkpoint_every)
-    start_epoch, elapsed, extra = resume(keeper, records, trainee.state, trainee.optimizer, trainee.generators)
-    probe = SavedTensorBytes(exclude=trainee.optimizer.params) if not fast and start_epoch == 0 else None
-    alive = extra.get("alive", [True] * len(configs))
+    start_epoch, elapsed, extra = resume(keeper, records, training.state, training.optimizer, training.generators)
+    probe = SavedTensorBytes(exclude=training.optimizer.params) if not fast and start_epoch == 0 else None
 
     def saved_bytes() -> int | None:
         return probe.bytes if probe is not None else extra.get("saved_bytes")
 
     start = time.perf_counter()
-    name = f"{first.dataset} {first.method} seed {first.seed}" if len(configs) == 1 else \
-        f"{first.dataset}: {len(configs)} stacked runs"
-    bar = epoch_bar(name, start_epoch, first.epochs, progress)
-    for epoch in bar:
-        t0 = time.perf_counter()
-        lr = lr_at(first, epoch)
-        trainee.optimizer.set_lr(lr)
+
+    def epoch(index: int) -> EpochResult:
+        lr = lr_at(first, index)
+        training.optimizer.set_lr(lr)
         total = torch.zeros(len(configs), device=device)
         totals: dict[str, torch.Tensor] = {}
         for i, batches in enumerate(zip(*loaders)):
-            with probe if probe is not None and epoch == 0 and i == 0 else nullcontext():
-                total += trainee.step(batches, totals)
+            with probe if probe is not None and index == 0 and i == 0 else nullcontext():
+                total += training.step(batches, totals)
         steps = len(loaders[0])
-        losses = (total / steps).tolist()
-        stats = {k: v.item() / steps for k, v in totals.items() if k != "loss"}
-        finite = any(a and math.isfinite(loss) for loss, a in zip(losses, alive))
-        errors = trainee.errors() if finite else [None] * len(configs)
-        seconds = time.perf_counter() - t0
-        for r, record in enumerate(records):
-            if alive[r]:
-                alive[r] = record.add_epoch(epoch, losses[r], errors[r], lr, seconds, **stats)
-        if not any(alive):
-            break
-        bar.set_postfix(error=f"{min(e for e, a in zip(errors, alive) if a):.2f}%")
-        if epoch + 1 < first.epochs and keeper.due():
-            save_checkpoint(keeper, epoch + 1, records, elapsed + time.perf_counter() - start, trainee.state,
-                            trainee.optimizer, trainee.generators, alive=alive, saved_bytes=saved_bytes())
-    bar.close()
+        return EpochResult((total / steps).tolist(), lr, {k: [v.item() / steps] * len(configs) for k, v in totals.items() if k != "loss"})
+
+    def save(done: int, alive: list[bool]) -> None:
+        if keeper.due():
+            save_checkpoint(keeper, done, records, elapsed + time.perf_counter() - start, training.state,
+                            training.optimizer, training.generators, alive=alive, saved_bytes=saved_bytes())
+
+    name = f"{first.dataset} {first.method} seed {first.seed}" if len(configs) == 1 else \
+        f"{first.dataset}: {len(configs)} stacked runs"
+    train_epochs(Trainee(epoch, training.errors), records, first.epochs, first=start_epoch, alive=extra.get("alive"),
+                 after_epoch=save, description=name, progress=progress)
     memory = {"saved_for_backward_bytes": saved_bytes(), "parameter_bytes": parameter_bytes,
               "cuda_peak_allocated_bytes": int(torch.cuda.max_memory_allocated(device)) if cuda else None}
     env = environment(device)

@@ -1,12 +1,15 @@
 """Many independent small MLPs trained at once with Local Mixup (the spirals of Figure 3).
 
-The R runs of a call share a protocol (:class:`ManyRunsConfig`) and nothing else. The method
-is the library's, with R runs per call: every step draws lam, the partners and the pair
-weights with :meth:`~localmixup.mixing.LocalMixup.sample`, mixes with
-:meth:`~localmixup.mixing.LocalMixup.apply`, and the loss is
-:func:`~localmixup.loss.mixup_loss` (one loss per run). Run r's random numbers come from
-counter-based streams of its seed (:class:`~localmixup.rng.Streams`: ``init``, ``order`` and
-``mix``), so they do not depend on the other runs of the call.
+The R runs of a call share a protocol (:class:`ManyRunsConfig`) and nothing else. They are
+built, trained and recorded as the image runs are: one stacked model
+(:class:`~localmixup.paper.engine.stacked.StackedModels`), the epoch loop
+:func:`~localmixup.paper.engine.loop.train_epochs`, one
+:class:`~localmixup.paper.engine.record.RunRecord` per run, random numbers from the streams of
+each run's seed (:func:`~localmixup.paper.engine.seeding.run_streams`: ``init``, ``order`` and
+``mix``, independent of the other runs of the call). The method is the library's: every step
+draws lam, the partners and the pair weights with :meth:`~localmixup.mixing.LocalMixup.sample`,
+mixes with :meth:`~localmixup.mixing.LocalMixup.apply`, and the loss is
+:func:`~localmixup.loss.mixup_loss` (one loss per run).
 
 Two paths compute the same updates (tested against each other and against a plain
 ``nn.Module`` loop, :func:`train_single`):
@@ -16,26 +19,29 @@ Two paths compute the same updates (tested against each other and against a plai
   ``sum_i c_i CE(o_i, t_i)``, where the soft targets ``t`` are the batch's
   (:meth:`~localmixup.mixing.MixedBatch.soft_targets`) and the coefficients ``c`` are read off
   ``mixup_loss`` by autograd (:func:`loss_coefficients`): Eq. (2) is computed by the library only;
-* elsewhere (CUDA, or no C compiler), torch operations on the stacked parameters, autograd
-  through ``mixup_loss`` and ``torch.optim.Adam``.
+* elsewhere (CUDA, or no C compiler), the stacked model's forward pass, autograd through
+  ``mixup_loss`` and ``torch.optim.Adam``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
-import numpy as np
 import torch
-from tqdm import tqdm
 
 from localmixup.loss import mixup_loss
 from localmixup.mixing import PAIRINGS, LocalMixup, MixedBatch
 from localmixup.paper.engine import mlp_kernel
+from localmixup.paper.engine.loop import EpochResult, Trainee, train_epochs
+from localmixup.paper.engine.record import RunRecord
+from localmixup.paper.engine.seeding import run_streams
+from localmixup.paper.engine.stacked import StackedModels
+from localmixup.paper.provenance import environment
 from localmixup.paper.spirals import Split
-from localmixup.rng import Streams
 from localmixup.validation import check_batch, check_choice, check_integer, check_real
 
 WEIGHTINGS = ("pair", "batch")
@@ -51,9 +57,6 @@ authors' network, which ends with a softmax that the cross-entropy applies again
 softmax outputs for logits)."""
 
 BACKENDS = ("auto", "kernel", "torch")
-
-_STREAMS = {"init": 0, "order": 1, "mix": 2}
-
 
 @dataclasses.dataclass(frozen=True)
 class ManyRunsConfig:
@@ -124,101 +127,24 @@ AUTHORS = {"pairing": "permutation", "weighting": "batch", "output": "softmax"}
 ``ManyRunsConfig(eps, batch_size, **AUTHORS)``."""
 
 
-def run_streams(seeds: int | Sequence[int], purpose: str, device: torch.device | str | None = None) -> Streams:
-    """The random streams of ``purpose`` (``"init"``, ``"order"`` or ``"mix"``) of the run(s) ``seeds``."""
-    return Streams(seeds, stream=_STREAMS[check_choice("purpose", purpose, tuple(_STREAMS))], device=device)
+def init_mlps(seeds: Sequence[int], sizes: Sequence[int], *, dtype: torch.dtype = torch.float32,
+              device: torch.device | str | None = None) -> list[torch.nn.Sequential]:
+    """Run ``seeds[r]``'s initial MLP (Linear, ReLU, ..., Linear of widths ``sizes``), drawn from its ``init`` stream.
 
-
-class StackedMLP:
-    """R ReLU MLPs of one shape; run r's parameters are row r of one (R, P) tensor.
-
-    Layer l holds a weight (K_l, N_l) (input rows, output columns: the transpose of
-    ``nn.Linear.weight``) then a bias (N_l,). Hidden and output widths are padded with zeros
-    to a multiple of 8 (the compiled kernel's vectors): padded units have zero weights,
-    activation and gradient, so training never moves them.
-
-    Calling it on x of shape (R, N, inputs) (one batch per run) or (N, inputs) (the same inputs
-    for every run) returns logits of shape (R, N, classes).
+    Same law as ``torch.nn.Linear``: weight and bias uniform on [-1/sqrt(in), 1/sqrt(in)], layer
+    by layer, weight (out, in) row by row, then bias.
     """
-
-    def __init__(self, params: torch.Tensor, sizes: Sequence[int]) -> None:
-        self.params, self.sizes = params, tuple(sizes)
-        self.fan_in = [sizes[0], *(mlp_kernel.padded(w) for w in sizes[1:-1])]
-        self.fan_out = [mlp_kernel.padded(w) for w in sizes[1:]]
-        if params.ndim != 2 or params.shape[1] != self.numel(sizes):
-            raise ValueError(f"params must have shape (R, {self.numel(sizes)}) for sizes {sizes}, got {tuple(params.shape)}")
-
-    @staticmethod
-    def numel(sizes: Sequence[int]) -> int:
-        """Parameters of one run, padded, for layer widths ``sizes`` (input to output)."""
-        fan_out = [mlp_kernel.padded(w) for w in sizes[1:]]
-        return sum(k * n + n for k, n in zip([sizes[0], *fan_out[:-1]], fan_out))
-
-    @classmethod
-    def init(cls, seeds: Sequence[int], sizes: Sequence[int], *, dtype: torch.dtype = torch.float32,
-             device: torch.device | str | None = None) -> StackedMLP:
-        """Initial parameters of run ``seeds[r]`` in row r, drawn from its ``init`` stream.
-
-        Same law as ``torch.nn.Linear``: weight and bias uniform on [-1/sqrt(in), 1/sqrt(in)],
-        layer by layer, weight (out, in) row by row, then bias.
-        """
-        shapes = list(zip(sizes[:-1], sizes[1:]))
-        u = run_streams(list(seeds), "init", device).uniform(sum(i * o + o for i, o in shapes))
-        model = cls(torch.zeros(len(seeds), cls.numel(sizes), dtype=dtype, device=device), sizes)
-        first = 0
-        for (weight, bias), (i, o) in zip(model.layers(), shapes):
-            bound = 1.0 / math.sqrt(i)
-            draw = (2.0 * u[:, first : first + i * o + o] - 1.0) * bound
-            weight[:, :i, :o] = draw[:, : i * o].view(-1, o, i).transpose(1, 2).to(dtype)
-            bias[:, :o] = draw[:, i * o :].to(dtype)
+    shapes = list(zip(sizes[:-1], sizes[1:]))
+    u = run_streams(list(seeds), "init", device).uniform(sum(i * o + o for i, o in shapes))
+    models = []
+    for row in u:
+        layers, first = [], 0
+        for i, o in shapes:
+            draw = (2.0 * row[first : first + i * o + o] - 1.0) / math.sqrt(i)
+            layers.append((draw[: i * o].view(o, i).to(dtype), draw[i * o :].to(dtype)))
             first += i * o + o
-        return model
-
-    @property
-    def runs(self) -> int:
-        return self.params.shape[0]
-
-    def layers(self, params: torch.Tensor | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Views (weight (R, K, N), bias (R, N)) of each layer, padded, into ``params`` (default: the model's)."""
-        params = self.params if params is None else params
-        views, first = [], 0
-        for k, n in zip(self.fan_in, self.fan_out):
-            views.append((params[:, first : first + k * n].view(-1, k, n), params[:, first + k * n : first + k * n + n]))
-            first += k * n + n
-        return views
-
-    def forward(self, x: torch.Tensor, params: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits (R, N, classes) of x (R, N, inputs) or (N, inputs), with ``params`` (default: the model's)."""
-        layers = self.layers(params)
-        h = x
-        for index, (weight, bias) in enumerate(layers):
-            h = torch.baddbmm(bias[:, None, :], h, weight) if h.ndim == 3 else torch.matmul(h, weight) + bias[:, None, :]
-            if index < len(layers) - 1:
-                h = torch.relu(h)
-        return h[..., : self.sizes[-1]]
-
-    __call__ = forward
-
-    def run(self, index: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """The layers of run ``index`` as (weight (out, in), bias (out,)) pairs, unpadded copies."""
-        return [(w[index, :i, :o].t().clone(), b[index, :o].clone()) for (w, b), i, o in zip(self.layers(), self.sizes[:-1], self.sizes[1:])]
-
-    def module(self, index: int) -> torch.nn.Sequential:
-        """Run ``index`` as a plain ``nn.Sequential`` (Linear, ReLU, ..., Linear), holding copies."""
-        return mlp_module(self.run(index))
-
-    @torch.no_grad()
-    def error(self, x: torch.Tensor, y: torch.Tensor, *, kernel=None, threads: int = 1) -> torch.Tensor:
-        """Classification error of each run on (x (N, inputs), y (N,)): float64 (R,) in [0, 1].
-
-        With ``kernel`` (:func:`~localmixup.paper.engine.mlp_kernel.load`'s, CPU) the compiled
-        forward pass, on ``threads`` threads; else torch operations, 64 runs at a time.
-        """
-        if kernel is not None:
-            labels = mlp_kernel.predict(kernel, self.params.detach(), self.fan_in, self.fan_out, self.sizes[-1], x, threads=threads)
-        else:
-            labels = torch.cat([self.forward(x, self.params[first : first + 64]).argmax(dim=-1) for first in range(0, self.runs, 64)])
-        return (labels != y).double().mean(dim=1)
+        models.append(mlp_module(layers))
+    return models
 
 
 def mlp_module(layers: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.nn.Sequential:
@@ -235,26 +161,27 @@ def mlp_module(layers: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.nn.
     return torch.nn.Sequential(*modules)
 
 
-class ManyRunsResult(NamedTuple):
-    """What :func:`train_many` returns; arrays have one row per run, in the order of the seeds.
+def stacked_layers(models: StackedModels) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The (weight (R, out, in), bias (R, out)) of each Linear layer of stacked MLPs (views of its parameters)."""
+    weights = [v for k, v in models.params.items() if k.endswith("weight")]
+    biases = [v for k, v in models.params.items() if k.endswith("bias")]
+    return list(zip(weights, biases))
+
+
+class ManyRuns(NamedTuple):
+    """What :func:`train_many` returns, one entry per run in the order of the seeds.
 
     Attributes:
-        seeds: the run seeds.
-        test_error, train_error: final errors in [0, 1], numpy (R,).
-        pair_weight: mean over the training steps of the mean pair weight of a batch, numpy (R,)
-            (permutation pairing: the fraction of pairs kept; graph pairing: 1).
-        curve_epochs: epochs at which the test error was measured (list of ints).
-        curve: test error at those epochs, numpy (R, len(curve_epochs)).
-        model: the trained :class:`StackedMLP`.
+        records: one :class:`~localmixup.paper.engine.record.RunRecord` per run: ``config`` is
+            the protocol and the run's ``seed``; the epochs of ``curve_every`` hold the mean
+            training loss, the test error (percent) and ``pair_weight``, the mean pair weight of
+            that epoch's batches (permutation pairing: the fraction of pairs kept; graph
+            pairing: 1); ``final_train_error_pct`` is set.
+        models: the trained networks, stacked.
     """
 
-    seeds: list[int]
-    test_error: np.ndarray
-    train_error: np.ndarray
-    pair_weight: np.ndarray
-    curve_epochs: list[int]
-    curve: np.ndarray
-    model: StackedMLP
+    records: list[RunRecord]
+    models: StackedModels
 
 
 def curve_epochs(epochs: int, curve_every: int) -> list[int]:
@@ -325,7 +252,7 @@ def train_many(
     progress: bool = False,
     backend: str = "auto",
     threads: int = 1,
-) -> ManyRunsResult:
+) -> ManyRuns:
     """Train one MLP per seed, all at once, with Local Mixup on the threshold graph.
 
     Args:
@@ -334,7 +261,8 @@ def train_many(
         config: the protocol (:class:`ManyRunsConfig`).
         device: where to train (default CPU).
         dtype: torch.float32 (default) or torch.float64 (for exactness checks).
-        curve_every: also measure the test error every this many epochs (0: only at the end).
+        curve_every: also record the epoch (loss, test error, pair weight) every this many epochs
+            (0: only the last).
         progress: show a tqdm bar over the epochs.
         backend: ``"kernel"`` (the compiled CPU kernel), ``"torch"`` (torch operations) or
             ``"auto"`` (the kernel on a CPU where it compiles, else torch).
@@ -366,44 +294,52 @@ def train_many(
     x_train, y_train = split.x_train.to(device, dtype), split.y_train.to(device)
     x_test, y_test = split.x_test.to(device, dtype), split.y_test.to(device)
     n, classes = x_train.shape[0], int(max(split.y_train.max(), split.y_test.max())) + 1
-    model = StackedMLP.init(seeds, config.sizes(x_train.shape[1], classes), dtype=dtype, device=device)
-    order_streams = run_streams(seeds, "order", device)
+    sizes = config.sizes(x_train.shape[1], classes)
+    models = StackedModels(init_mlps(seeds, sizes, dtype=dtype, device=device))
+    order = run_streams(seeds, "order", device)
     mixer = None
     if config.mixing:
         mixer = LocalMixup("threshold", eps=config.eps, alpha=config.alpha, pairing=config.pairing,
                            generator=run_streams(seeds, "mix", device), validate=False)
-    step = _KernelStep(lib, model, config, classes, threads) if lib is not None else _TorchStep(model, config)
-
+    step = _KernelStep(lib, models, config, sizes, threads) if lib is not None else _TorchStep(models, config)
     steps = math.ceil(n / config.batch_size)
-    pair_weight = torch.zeros(len(seeds), device=device)
-    curve = []
-    for epoch in tqdm(range(1, config.epochs + 1), desc=f"eps={config.eps:g}, {len(seeds)} runs", disable=not progress, leave=False):
-        batches = list(epoch_batches(x_train, y_train, order_streams.permutation(n), config, mixer))
-        for batch in batches:
-            pair_weight += batch.weight.mean(dim=-1)
-        step.epoch(batches, (epoch - 1) * steps)
-        if epoch in points:
-            curve.append(model.error(x_test, y_test, kernel=lib, threads=threads))
-    return ManyRunsResult(
-        seeds=seeds,
-        test_error=curve[-1].cpu().numpy(),
-        train_error=model.error(x_train, y_train, kernel=lib, threads=threads).cpu().numpy(),
-        pair_weight=(pair_weight / (steps * config.epochs)).double().cpu().numpy(),
-        curve_epochs=points,
-        curve=torch.stack(curve, dim=1).cpu().numpy(),
-        model=model,
-    )
+
+    def epoch(index: int) -> EpochResult:
+        batches = list(epoch_batches(x_train, y_train, order.permutation(n), config, mixer))
+        weight = torch.stack([b.weight.mean(dim=-1) for b in batches]).mean(dim=0)
+        return EpochResult(step.epoch(batches, index * steps).tolist(), config.lr, {"pair_weight": weight.tolist()})
+
+    parameters = sum(i * o + o for i, o in zip(sizes[:-1], sizes[1:]))
+    records = [RunRecord({**config.as_dict(), "seed": seed}, parameters=parameters, fast_path=False,
+                         threads=threads if device.type == "cpu" else None, stack={"runs": len(seeds), "position": r})
+               for r, seed in enumerate(seeds)]
+    start = time.perf_counter()
+    train_epochs(Trainee(epoch, lambda: step.errors(x_test, y_test)), records, config.epochs, record_at=points,
+                 description=f"eps={config.eps:g}, {len(seeds)} runs", progress=progress)
+    for record, error in zip(records, step.errors(x_train, y_train)):
+        if record.ok:
+            record.final_train_error_pct = error
+    step.finish()
+    memory = {"saved_for_backward_bytes": None, "parameter_bytes": parameters * x_train.element_size(),
+              "cuda_peak_allocated_bytes": None}
+    env = environment(device)
+    return ManyRuns([record.close(time.perf_counter() - start, memory, env) for record in records], models)
 
 
 class _KernelStep:
-    """One epoch with the compiled kernel: the loss's soft targets and coefficients come from the library."""
+    """Epochs with the compiled kernel on the models' packed parameters: the loss's soft targets and
+    coefficients come from the library."""
 
-    def __init__(self, lib, model: StackedMLP, config: ManyRunsConfig, classes: int, threads: int) -> None:
-        self.lib, self.model, self.config, self.classes, self.threads = lib, model, config, classes, threads
-        self.exp_avg, self.exp_avg_sq = torch.zeros_like(model.params), torch.zeros_like(model.params)
+    def __init__(self, lib, models: StackedModels, config: ManyRunsConfig, sizes: Sequence[int], threads: int) -> None:
+        self.lib, self.models, self.config, self.sizes, self.threads = lib, models, config, sizes, threads
+        self.classes = sizes[-1]
+        self.fan_in, self.fan_out = mlp_kernel.layout(self.sizes)
+        with torch.no_grad():
+            self.params = mlp_kernel.pack(stacked_layers(models))
+        self.exp_avg, self.exp_avg_sq = torch.zeros_like(self.params), torch.zeros_like(self.params)
 
-    def epoch(self, batches: list[MixedBatch], done: int) -> None:
-        dtype, runs = self.model.params.dtype, self.model.runs
+    def epoch(self, batches: list[MixedBatch], done: int) -> torch.Tensor:
+        dtype, runs = self.params.dtype, self.params.shape[0]
         parts = [batches[:-1], batches[-1:]] if batches[-1].weight.shape != batches[0].weight.shape else [batches]
         x, targets, coefficients = [], [], []
         for part in filter(None, parts):  # batches of one size, as one batch of runs * steps "runs"
@@ -411,31 +347,54 @@ class _KernelStep:
             x.append(batch.x.view(runs, -1, batch.x.shape[-1]))
             targets.append(batch.soft_targets(self.classes).view(runs, -1, self.classes))
             coefficients.append(loss_coefficients(batch, self.config).view(runs, -1))
-        mlp_kernel.epoch(
-            self.lib, self.model.params, self.exp_avg, self.exp_avg_sq, self.model.fan_in, self.model.fan_out, self.classes,
+        return mlp_kernel.epoch(
+            self.lib, self.params, self.exp_avg, self.exp_avg_sq, self.fan_in, self.fan_out, self.classes,
             torch.cat(x, dim=1).contiguous(), torch.cat(targets, dim=1).to(dtype).contiguous(), torch.cat(coefficients, dim=1).to(dtype).contiguous(),
             batch_size=self.config.batch_size, softmax_output=self.config.output == "softmax",
             lr=self.config.lr, betas=(0.9, 0.999), eps=1e-8, step=done, threads=self.threads,
         )  # fmt: skip
 
+    def errors(self, x: torch.Tensor, y: torch.Tensor) -> list[float]:
+        """Error of each run on (x (N, inputs), y (N,)), percent."""
+        labels = mlp_kernel.predict(self.lib, self.params, self.fan_in, self.fan_out, self.classes, x, threads=self.threads)
+        return (100.0 * (labels != y).double().mean(dim=1)).tolist()
+
+    @torch.no_grad()
+    def finish(self) -> None:
+        """Copy the trained parameters back into the stacked models."""
+        for (weight, bias), (w, b) in zip(stacked_layers(self.models), mlp_kernel.unpack(self.params, self.sizes)):
+            weight.copy_(w)
+            bias.copy_(b)
+
 
 class _TorchStep:
-    """One epoch with torch operations: autograd through ``mixup_loss``, ``torch.optim.Adam``."""
+    """Epochs with torch operations: the stacked forward pass, autograd through ``mixup_loss``, ``torch.optim.Adam``."""
 
-    def __init__(self, model: StackedMLP, config: ManyRunsConfig) -> None:
-        self.model, self.config = model, config
-        model.params.requires_grad_(True)
-        self.optimizer = torch.optim.Adam([model.params], lr=config.lr, fused=model.params.is_cuda)
+    def __init__(self, models: StackedModels, config: ManyRunsConfig) -> None:
+        self.models, self.config = models, config
+        device = models.parameters()[0].device
+        self.optimizer = torch.optim.Adam(models.parameters(), lr=config.lr, fused=device.type == "cuda")
 
-    def epoch(self, batches: list[MixedBatch], done: int) -> None:
+    def epoch(self, batches: list[MixedBatch], done: int) -> torch.Tensor:
+        total = torch.zeros(self.models.runs, dtype=torch.float64, device=batches[0].x.device)
         for batch in batches:
-            output = self.model(batch.x)
+            output = self.models(batch.x)
             if self.config.output == "softmax":
                 output = output.softmax(dim=-1)
             loss = mixup_loss(output, loss_batch(batch, self.config), normalize=normalize(self.config), validate=False)
             self.optimizer.zero_grad(set_to_none=True)
             loss.sum().backward()
             self.optimizer.step()
+            total += loss.detach()
+        return total / len(batches)
+
+    @torch.no_grad()
+    def errors(self, x: torch.Tensor, y: torch.Tensor) -> list[float]:
+        """Error of each run on (x (N, inputs), y (N,)), percent."""
+        return (100.0 * (self.models(x, shared=True).argmax(dim=-1) != y).double().mean(dim=1)).tolist()
+
+    def finish(self) -> None:
+        """Nothing to do: the stacked models are the trained parameters."""
 
 
 def train_single(
@@ -460,7 +419,7 @@ def train_single(
     x_train, y_train = split.x_train.to(device, dtype), split.y_train.to(device)
     x_test, y_test = split.x_test.to(device, dtype), split.y_test.to(device)
     n, classes = x_train.shape[0], int(max(split.y_train.max(), split.y_test.max())) + 1
-    model = StackedMLP.init([seed], config.sizes(x_train.shape[1], classes), dtype=dtype, device=device).module(0)
+    model = init_mlps([seed], config.sizes(x_train.shape[1], classes), dtype=dtype, device=device)[0]
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     order = run_streams(seed, "order", device)
     mixer = LocalMixup("threshold", eps=config.eps, alpha=config.alpha, pairing=config.pairing,

@@ -210,9 +210,9 @@ static void gemm_nt_relu(int m, int kk, int n, const real *g, ptrdiff_t ldg, con
 }
 
 /* Gradient of sum_i c_i CE(o_i, t_i) with respect to the logits z (m x ldz, classes columns
- * used), written over z. */
-static void head_gradient(int m, int classes, real *z, ptrdiff_t ldz, const real *t, const real *c, int softmax_output) {
-    double p[64], q[64];
+ * used), written over z; returns that loss. */
+static double head_gradient(int m, int classes, real *z, ptrdiff_t ldz, const real *t, const real *c, int softmax_output) {
+    double p[64], q[64], loss = 0;
     for (int i = 0; i < m; i++) {
         real *zi = z + i * ldz;
         const real *ti = t + (ptrdiff_t)i * classes;
@@ -221,7 +221,12 @@ static void head_gradient(int m, int classes, real *z, ptrdiff_t ldz, const real
         for (int k = 0; k < classes; k++) sum += p[k] = exp(zi[k] - top);
         for (int k = 0; k < classes; k++) p[k] /= sum;
         if (!softmax_output) {
-            for (int k = 0; k < classes; k++) zi[k] = (real)(c[i] * (p[k] - ti[k]));
+            double log_sum = top + log(sum), ce = 0;
+            for (int k = 0; k < classes; k++) {
+                ce += ti[k] * (log_sum - zi[k]);
+                zi[k] = (real)(c[i] * (p[k] - ti[k]));
+            }
+            loss += c[i] * ce;
             continue;
         }
         /* o = softmax(z) = p; the cross-entropy takes softmax(o) = q. */
@@ -229,13 +234,16 @@ static void head_gradient(int m, int classes, real *z, ptrdiff_t ldz, const real
         sum = 0;
         for (int k = 1; k < classes; k++) top = p[k] > top ? p[k] : top;
         for (int k = 0; k < classes; k++) sum += q[k] = exp(p[k] - top);
-        double dot = 0;
+        double log_sum = top + log(sum), ce = 0, dot = 0;
         for (int k = 0; k < classes; k++) {
+            ce += ti[k] * (log_sum - p[k]);
             q[k] = c[i] * (q[k] / sum - ti[k]); /* gradient with respect to o */
             dot += p[k] * q[k];
         }
+        loss += c[i] * ce;
         for (int k = 0; k < classes; k++) zi[k] = (real)(p[k] * (q[k] - dot));
     }
+    return loss;
 }
 
 /* Flush denormal numbers to zero while the kernel runs (restored at exit). Adam's first moment
@@ -375,11 +383,12 @@ int mlp_predict(int runs, int depth, const int *k, const int *nn, int classes, c
 }
 
 /* Trains runs [0, runs) for one epoch. k[l], nn[l]: input and (padded) output width of layer l;
- * batch: batch size (the last batch of the epoch may be smaller); step: Adam steps done so far.
+ * batch: batch size (the last batch of the epoch may be smaller); step: Adam steps done so far;
+ * loss: (runs) set to the sum over the epoch's steps of each step's loss (before its update).
  * Returns 0, or -1 if the scratch memory could not be allocated. */
 int mlp_epoch(int runs, int depth, const int *k, const int *nn, int classes, real *params, real *m1, real *m2,
               ptrdiff_t nparams, const real *x, const real *t, const real *c, int n, int batch, int softmax_output,
-              double lr, double beta1, double beta2, double eps, long step) {
+              double lr, double beta1, double beta2, double eps, long step, double *loss) {
     int widest = 0;
     for (int l = 0; l < depth; l++) widest = nn[l] > widest ? nn[l] : widest;
     /* extra: the gradient, then three buffers of gradients below a layer (two in turn, one compact) */
@@ -392,6 +401,7 @@ int mlp_epoch(int runs, int depth, const int *k, const int *nn, int classes, rea
     for (int r = 0; r < runs; r++) {
         adam_t adam = {params + r * nparams, m1 + r * nparams, m2 + r * nparams, (real)(1.0 - beta1), (real)beta2,
                        (real)(1.0 - beta2), (real)eps, 0, 0};
+        loss[r] = 0;
         for (int st = 0; st < steps; st++) {
             int first = st * batch, rows = n - first < batch ? n - first : batch;
             const real *xs = x + ((ptrdiff_t)r * n + first) * k[0];
@@ -400,7 +410,7 @@ int mlp_epoch(int runs, int depth, const int *k, const int *nn, int classes, rea
              * gradient); then, layer by layer from the top, the weight and bias gradients and the
              * gradient below, on the active inputs only (the others' weight gradients are 0). */
             real *g = s.h[depth - 1];
-            head_gradient(rows, classes, g, nn[depth - 1], t + ((ptrdiff_t)r * n + first) * classes, c + (ptrdiff_t)r * n + first,
+            loss[r] += head_gradient(rows, classes, g, nn[depth - 1], t + ((ptrdiff_t)r * n + first) * classes, c + (ptrdiff_t)r * n + first,
                           softmax_output);
             for (int l = depth - 1; l >= 0; l--) {
                 real *gw = grad + s.offset[l], *gb = gw + (ptrdiff_t)k[l] * nn[l], *below = g == turn[0] ? turn[1] : turn[0];

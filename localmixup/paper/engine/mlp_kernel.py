@@ -85,6 +85,42 @@ def padded(width: int) -> int:
     return -(-width // PAD) * PAD
 
 
+def layout(sizes: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Input and padded output width of each layer of the MLPs of widths ``sizes`` (input to output)."""
+    fan_out = [padded(w) for w in sizes[1:]]
+    return [sizes[0], *fan_out[:-1]], fan_out
+
+
+def pack(layers: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """The kernel's parameters (R, P) of R MLPs given layer by layer as (weight (R, out, in), bias (R, out)).
+
+    Run r's row holds, layer after layer, the weight transposed (input rows, output columns) then
+    the bias, every output width padded with zeros to a multiple of :data:`PAD`: padded units have
+    zero weights, activation and gradient, so training never moves them.
+    """
+    sizes = [layers[0][0].shape[2], *(w.shape[1] for w, _ in layers)]
+    parts = []
+    for (weight, bias), k, n in zip(layers, *layout(sizes)):
+        runs, out, inputs = weight.shape
+        w = weight.new_zeros(runs, k, n)
+        w[:, :inputs, :out] = weight.transpose(1, 2)
+        b = bias.new_zeros(runs, n)
+        b[:, :out] = bias
+        parts += [w.flatten(1), b]
+    return torch.cat(parts, dim=1).contiguous()
+
+
+def unpack(params: torch.Tensor, sizes: Sequence[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The layers (weight (R, out, in), bias (R, out)) of :func:`pack`'s parameters, unpadded copies."""
+    layers, first = [], 0
+    for k, n, inputs, out in zip(*layout(sizes), sizes[:-1], sizes[1:]):
+        w = params[:, first : first + k * n].view(-1, k, n)
+        b = params[:, first + k * n : first + k * n + n]
+        layers.append((w[:, :inputs, :out].transpose(1, 2).clone(), b[:, :out].clone()))
+        first += k * n + n
+    return layers
+
+
 def _split(runs: int, threads: int, call) -> None:
     """``call(first, last)`` on ``threads`` contiguous groups of ``range(runs)``, in parallel
     (ctypes releases the GIL during the call); raises if a call reports missing memory."""
@@ -134,7 +170,7 @@ def epoch(
     eps: float,
     step: int,
     threads: int = 1,
-) -> None:
+) -> torch.Tensor:
     """One epoch of Adam for each run, in place on ``params``, ``exp_avg``, ``exp_avg_sq`` (R, P).
 
     Args:
@@ -147,10 +183,15 @@ def epoch(
             ``sum_i c_i CE(o_i, t_i)`` with o the logits, or their softmax if ``softmax_output``.
         lr, betas, eps: Adam's (as ``torch.optim.Adam``, no weight decay); step: steps done before.
         threads: runs are split into this many groups trained in parallel.
+
+    Returns:
+        float64 (R,): each run's mean over the epoch's steps of its batch loss, each taken
+        before the step's update (what an autograd loop would average).
     """
     runs, n = x.shape[:2]
     _check((params, exp_avg, exp_avg_sq, x, targets, coefficients), params.dtype)
     k, widths = _widths(fan_in, fan_out, classes)
+    loss = torch.empty(runs, dtype=torch.float64)
 
     def call(first: int, last: int) -> int:
         return lib.mlp_epoch(
@@ -159,9 +200,11 @@ def epoch(
             _pointer(x, first), _pointer(targets, first), _pointer(coefficients, first), ctypes.c_int(n),
             ctypes.c_int(batch_size), ctypes.c_int(int(softmax_output)),
             ctypes.c_double(lr), ctypes.c_double(betas[0]), ctypes.c_double(betas[1]), ctypes.c_double(eps), ctypes.c_long(step),
+            _pointer(loss, first),
         )  # fmt: skip
 
     _split(runs, threads, call)
+    return loss / -(-n // batch_size)
 
 
 def predict(lib: ctypes.CDLL, params: torch.Tensor, fan_in: Sequence[int], fan_out: Sequence[int], classes: int,

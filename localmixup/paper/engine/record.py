@@ -1,4 +1,6 @@
-"""The record of one run: :class:`RunRecord`, the one type every trainer and executor writes.
+"""The record of one run: :class:`RunRecord`, the one type every trainer and executor writes,
+and many records held column-wise in one object (:func:`pack_records`, for sweeps of thousands
+of small runs).
 
 Units: errors in percent (``*_pct``, in [0, 100]), times in seconds, memory in bytes. A loss that
 turned NaN or infinite stays what it was (:func:`~localmixup.paper.records.write_record` writes it
@@ -8,10 +10,14 @@ marked ``failed`` with the reason in ``error``.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from localmixup.validation import check_integer
 
 STATUSES = ("ok", "failed")
 
@@ -57,6 +63,8 @@ class RunRecord:
         failed_epoch: 1-based epoch whose training loss was not finite, or None.
         epochs: one :class:`EpochRecord` per epoch trained.
         final_test_error_pct: test error after the last epoch, percent; None if failed.
+        final_train_error_pct: training-set error after the last epoch, percent, where the trainer
+            measures it (the spirals runs); None otherwise.
         parameters: trainable parameters of everything trained.
         parameter_counts: AdaMixup's parts (``classifier``, ``generator``, ``discriminator``, ``total``).
         fast_path: whether the step was captured in a CUDA graph.
@@ -81,6 +89,7 @@ class RunRecord:
     failed_epoch: int | None = None
     epochs: list[EpochRecord] = field(default_factory=list)
     final_test_error_pct: float | None = None
+    final_train_error_pct: float | None = None
     parameters: int | None = None
     parameter_counts: dict[str, int] | None = None
     fast_path: bool | None = None
@@ -113,7 +122,7 @@ class RunRecord:
     def fail(self, error: str, epoch: int | None = None, traceback: str | None = None) -> None:
         """Mark the run failed, with ``error`` (one line) and the 1-based ``epoch`` where it failed."""
         self.status, self.error, self.failed_epoch, self.traceback = "failed", " ".join(error.split()), epoch, traceback
-        self.final_test_error_pct = None
+        self.final_test_error_pct = self.final_train_error_pct = None
 
     def close(self, seconds: float, memory: dict[str, int | None], environment: dict[str, str]) -> "RunRecord":
         """Final error, training time, memory and environment of a finished (or failed) run."""
@@ -138,3 +147,65 @@ class RunRecord:
         if unknown:
             raise ValueError(f"a run record has no field {', '.join(unknown)}")
         return cls(**{**d, "epochs": [EpochRecord.from_dict(e) for e in d.get("epochs", [])]})
+
+
+def pack_records(records: Sequence[RunRecord], *, significant: int | None = None) -> dict[str, Any]:
+    """Records as one JSON object: every field held once where all records agree (``"shared"``),
+    else one value per record (``"each"``); nested objects are split alike, and each record's
+    epochs are stored as columns (``{"epoch": [...], "test_error_pct": [...], ...}``), so R runs
+    sharing a protocol cost little more than their numbers. ``significant``: round every float to
+    this many significant digits (None: exact). :func:`unpack_records` inverts it.
+    """
+    if not records:
+        raise ValueError("records must hold at least one run record to pack")
+    dicts = [r.to_dict() for r in records]
+    for d in dicts:
+        d["epochs"] = {key: [e[key] for e in d["epochs"]] for key in (d["epochs"][0] if d["epochs"] else {})}
+    packed = {"runs": len(dicts), **_split(dicts)}
+    return packed if significant is None else _round(packed, check_integer("significant", significant, low=1))
+
+
+def unpack_records(packed: dict[str, Any]) -> list[RunRecord]:
+    """The records of :func:`pack_records`; ``ValueError`` naming the problem if ``packed`` is not one."""
+    try:
+        dicts = _join(packed, packed["runs"])
+        for d in dicts:
+            columns = d["epochs"]
+            d["epochs"] = [dict(zip(columns, values)) for values in zip(*columns.values())]
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"not packed run records ({error!r})") from None
+    return [RunRecord.from_dict(d) for d in dicts]
+
+
+def _split(values: list[dict[str, Any]]) -> dict[str, Any]:
+    shared, each = {}, {}
+    for key in values[0]:
+        column = [v[key] for v in values]
+        if all(c == column[0] for c in column[1:]):
+            shared[key] = column[0]
+        elif all(isinstance(c, dict) and c.keys() == column[0].keys() for c in column):
+            each[key] = _split(column)  # an object: split its fields in turn
+        else:
+            each[key] = column
+    return {"shared": shared, "each": each}
+
+
+def _join(packed: dict[str, Any], runs: int) -> list[dict[str, Any]]:
+    out = [copy.deepcopy(packed["shared"]) for _ in range(runs)]  # no record shares a mutable value with another
+    for key, column in packed["each"].items():
+        values = _join(column, runs) if isinstance(column, dict) else column
+        if len(values) != runs:
+            raise ValueError(f"field {key!r} holds {len(values)} values for {runs} runs")
+        for d, v in zip(out, values):
+            d[key] = v
+    return out
+
+
+def _round(value: Any, significant: int) -> Any:
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.{significant}g}")
+    if isinstance(value, dict):
+        return {k: _round(v, significant) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_round(v, significant) for v in value]
+    return value

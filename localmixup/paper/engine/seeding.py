@@ -11,12 +11,12 @@ or reseeds torch's global generator: training a run leaves the caller's random s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
 
-from localmixup.rng import derive_seed
+from localmixup.rng import Streams, derive_seed
 
 #: The streams of a run and their index in the derivation.
 STREAMS = {"mix": 0, "order": 1, "init": 2}
@@ -25,9 +25,7 @@ STREAMS = {"mix": 0, "order": 1, "init": 2}
 def stream_path(stream: str) -> tuple[int, int]:
     """The derivation path of stream ``stream`` (a key of :data:`STREAMS`): ``(0, index)``.
 
-    The leading 0 steps the seed alone first: with a one-entry path, ``derive_seed(s, a)`` equals
-    ``derive_seed(s + 1, a - 1)`` (the entry is added to the seed before the first hash), which
-    would give run 1's mixing stream to run 0's data order.
+    The path every record of the project was drawn with: changing it changes every run's numbers.
     """
     if stream not in STREAMS:
         raise ValueError(f"stream must be one of {', '.join(map(repr, STREAMS))}, got {stream!r}")
@@ -43,6 +41,12 @@ def generator(seed: int, stream: str, device: torch.device | str = "cpu") -> tor
     """A ``torch.Generator`` on ``device`` seeded with :func:`stream_seed` (a CUDA generator seeded alike
     draws other numbers than a CPU one)."""
     return torch.Generator(device=device).manual_seed(stream_seed(seed, stream))
+
+
+def run_streams(seeds: int | Sequence[int], stream: str, device: torch.device | str | None = None) -> Streams:
+    """Counter-based streams ``stream`` (a key of :data:`STREAMS`) of the run(s) ``seeds``: one per
+    seed, run r's draws depending on its seed only (:class:`~localmixup.rng.Streams`)."""
+    return Streams(seeds, stream=stream_path(stream), device=device)
 
 
 @contextmanager

@@ -2,8 +2,9 @@
 
 Records live under ``results_dir("spirals", tag, setting, "eps=<eps>")``, one JSON file per
 chunk of runs trained together (``seeds-<first>-<last>.json``, written atomically when the
-chunk is done), holding each run's seed, final test and train errors, mean pair weight and
-test-error curve. ``tag`` keeps profiles apart (``"quick"``, ``"paper"``) so that quick runs
+chunk is done), holding the chunk's protocol, CPU time, and the
+:class:`~localmixup.paper.engine.record.RunRecord` of each run, packed column-wise
+(:func:`~localmixup.paper.engine.record.pack_records`; errors in percent). ``tag`` keeps profiles apart (``"quick"``, ``"paper"``) so that quick runs
 never enter paper aggregates. A sweep computes only the seeds that no file holds yet: killed
 at any moment, it loses at most the chunks in progress and resumes with the rest.
 
@@ -15,7 +16,6 @@ Command line (``--help`` for every option)::
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import sys
 import time
@@ -27,9 +27,9 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from localmixup.paper.engine.many_runs import AUTHORS, BACKENDS, ManyRunsConfig, ManyRunsResult, train_many
-from localmixup.paper.provenance import environment
-from localmixup.paper.records import atomic_write, read_record, results_dir
+from localmixup.paper.engine.many_runs import AUTHORS, BACKENDS, ManyRunsConfig, train_many
+from localmixup.paper.engine.record import RunRecord, pack_records, unpack_records
+from localmixup.paper.records import read_record, results_dir, write_record
 from localmixup.paper.spirals import make_spirals
 from localmixup.validation import check_choice, check_integer
 
@@ -52,8 +52,12 @@ DATA_DEFAULTS = {"points_per_class": 1000, "turns_degrees": 720.0, "noise": 0.5,
 """Arguments of :func:`~localmixup.paper.spirals.make_spirals` for the paper's data set (one
 fixed data set for every run, as in the authors' code)."""
 
-COLUMNS = ["tag", "setting", "eps", "batch_size", "epochs", "seed", "test_error", "train_error", "pair_weight"]
-"""Columns of the frame of runs that :func:`sweep_spirals` returns (errors in [0, 1])."""
+COLUMNS = ["tag", "setting", "eps", "batch_size", "epochs", "seed", "status", "test_error_pct", "train_error_pct", "pair_weight"]
+"""Columns of the frame of runs that :func:`sweep_spirals` returns: errors in percent (NaN for a
+failed run), ``pair_weight`` the mean over the recorded epochs of the mean pair weight of a batch."""
+
+SIGNIFICANT = 6
+"""Significant digits of the numbers in a chunk file (the runs train in float32)."""
 
 
 def paper_batch_size(eps: float) -> int:
@@ -153,26 +157,19 @@ def spirals_plan(profile: str, *, eps_grid: Sequence[float] | None = None, runs:
                        paths)
 
 
-def _record(tag: str, setting: str, config: ManyRunsConfig, data: Mapping[str, Any], result: ManyRunsResult,
-            cpu: float, wall: float, threads: int, env: Mapping[str, str]) -> dict[str, Any]:
-    def fractions(values) -> list[float]:
-        return [round(float(v), 6) for v in values]
-
+def _record(tag: str, setting: str, config: ManyRunsConfig, data: Mapping[str, Any], records: Sequence[RunRecord],
+            cpu: float, wall: float, threads: int) -> dict[str, Any]:
     return {
         "experiment": "spirals",
         "tag": tag,
         "setting": setting,
         "config": config.as_dict(),
         "data": dict(data),
-        "seeds": list(result.seeds),
-        "test_error": fractions(result.test_error),
-        "train_error": fractions(result.train_error),
-        "pair_weight": fractions(result.pair_weight),
-        "curve": {"epochs": list(result.curve_epochs), "test_error": [fractions(row) for row in result.curve]},
+        "seeds": [r.config["seed"] for r in records],
         "cpu_seconds": round(cpu, 2),
         "wall_seconds": round(wall, 2),
         "threads": threads,
-        "environment": dict(env),
+        "runs": pack_records(records, significant=SIGNIFICANT),
     }
 
 
@@ -227,7 +224,7 @@ def sweep_spirals(
         progress: tqdm bar over the runs to compute.
 
     Returns:
-        DataFrame with the columns of :data:`COLUMNS` (errors in [0, 1]), for the runs asked.
+        DataFrame with the columns of :data:`COLUMNS` (errors in percent), for the runs asked.
 
     Chunks are taken in turn across the thresholds (chunk 1 of every eps, then chunk 2...), so
     that an interrupted sweep leaves every threshold with some runs. Records found with another
@@ -249,14 +246,13 @@ def sweep_spirals(
 
     if order:
         split = make_spirals(**data)
-        env = environment(device)
         with tqdm(total=sum(len(c) for _, c in order), desc=f"spirals {tag}/{setting}", unit="run", disable=not progress) as bar:
             for config, chunk in order:
                 bar.set_postfix(eps=config.eps, runs=len(chunk))
                 cpu, wall = _cpu_seconds(), time.perf_counter()
-                result = train_many(split, chunk, config, device=device, curve_every=curve_every, threads=threads, backend=backend)
-                record = _record(tag, setting, config, data, result, _cpu_seconds() - cpu, time.perf_counter() - wall, threads, env)
-                atomic_write(chunk_path(tag, setting, config.eps, chunk), lambda f: json.dump(record, f, separators=(",", ":")))
+                runs = train_many(split, chunk, config, device=device, curve_every=curve_every, threads=threads, backend=backend)
+                record = _record(tag, setting, config, data, runs.records, _cpu_seconds() - cpu, time.perf_counter() - wall, threads)
+                write_record(chunk_path(tag, setting, config.eps, chunk), record, compact=True)
                 bar.update(len(chunk))
 
     frame = load_spirals_sweep(tag, setting)
@@ -276,26 +272,34 @@ def spirals_records(tag: str, setting: str | None = None) -> list[dict[str, Any]
     return [read_record(p) for p in sorted(root.rglob("seeds-*.json"))] if root.is_dir() else []
 
 
+def spirals_runs(tag: str, setting: str | None = None) -> list[tuple[dict[str, Any], RunRecord]]:
+    """Every recorded run under ``tag`` (of ``setting`` only, if given): (its chunk record, its run record)."""
+    return [(chunk, run) for chunk in spirals_records(tag, setting) for run in unpack_records(chunk["runs"])]
+
+
 def load_spirals_sweep(tag: str, setting: str | None = None) -> pd.DataFrame:
     """One row per recorded run under ``tag`` (columns :data:`COLUMNS`); empty frame if none."""
     rows = [
-        {"tag": r["tag"], "setting": r["setting"], "eps": r["config"]["eps"], "batch_size": r["config"]["batch_size"],
-         "epochs": r["config"]["epochs"], "seed": seed, "test_error": test, "train_error": train, "pair_weight": weight}
-        for r in spirals_records(tag, setting)
-        for seed, test, train, weight in zip(r["seeds"], r["test_error"], r["train_error"], r["pair_weight"])
+        {"tag": chunk["tag"], "setting": chunk["setting"], "eps": run.config["eps"], "batch_size": run.config["batch_size"],
+         "epochs": run.config["epochs"], "seed": run.config["seed"], "status": run.status,
+         "test_error_pct": run.final_test_error_pct, "train_error_pct": run.final_train_error_pct,
+         "pair_weight": sum(e.stats["pair_weight"] for e in run.epochs) / len(run.epochs)}
+        for chunk, run in spirals_runs(tag, setting)
     ]  # fmt: skip
-    return pd.DataFrame(rows, columns=COLUMNS).sort_values(["setting", "eps", "seed"], ignore_index=True)
+    return pd.DataFrame(rows, columns=COLUMNS).astype({"test_error_pct": float, "train_error_pct": float}).sort_values(
+        ["setting", "eps", "seed"], ignore_index=True)
 
 
 def load_spirals_curves(tag: str, setting: str) -> pd.DataFrame:
-    """Test-error curves of ``setting`` under ``tag``: one row per (eps, seed, epoch)."""
+    """Learning curves of ``setting`` under ``tag``: one row per (eps, seed, recorded epoch), with
+    the epoch's mean training loss and the test error after it (percent)."""
     rows = [
-        {"eps": r["config"]["eps"], "seed": seed, "epoch": epoch, "test_error": error}
-        for r in spirals_records(tag, setting)
-        for seed, curve in zip(r["seeds"], r["curve"]["test_error"])
-        for epoch, error in zip(r["curve"]["epochs"], curve)
+        {"eps": run.config["eps"], "seed": run.config["seed"], "epoch": e.epoch, "train_loss": e.train_loss,
+         "test_error_pct": e.test_error_pct}
+        for _, run in spirals_runs(tag, setting)
+        for e in run.epochs
     ]  # fmt: skip
-    return pd.DataFrame(rows, columns=["eps", "seed", "epoch", "test_error"])
+    return pd.DataFrame(rows, columns=["eps", "seed", "epoch", "train_loss", "test_error_pct"])
 
 
 def cpu_seconds(tag: str, setting: str | None = None) -> float:
@@ -357,9 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    summary = frame.groupby("eps")["test_error"].agg(["count", "mean", "std"])
-    summary["mean"] *= 100
-    summary["std"] *= 100
+    summary = frame.groupby("eps")["test_error_pct"].agg(["count", "mean", "std"])
     print(summary.rename(columns={"count": "runs", "mean": "test error %", "std": "sd %"}).round(2).to_string())
     seconds, recorded = cpu_seconds(args.tag, args.setting), len(load_spirals_sweep(args.tag, args.setting))
     print(f"records: {results_dir('spirals', args.tag, args.setting)}; CPU time recorded for this setting: "
