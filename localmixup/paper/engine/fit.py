@@ -1,4 +1,4 @@
-"""The epoch loop: R >= 1 image runs trained from their configurations, one record per run.
+"""Image-classification runs: R >= 1 runs trained from their configurations, one record per run.
 
 One run trains alone (its own model; AdaMixup only this way) or R runs of one recipe train as
 one stacked model (:mod:`~localmixup.paper.engine.stacked`); either way the epochs run in
