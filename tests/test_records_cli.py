@@ -29,6 +29,28 @@ def test_write_record_is_atomic_and_leaves_no_temporary(tmp_path):
     assert [r["error"] for r in lp.load_records(tmp_path)] == [0.25]
 
 
+UMASK_CODE = """
+import os, sys
+os.umask({umask})
+calls = []
+real = os.umask
+os.umask = lambda mask: calls.append(mask) or real(mask)  # any change of the umask, even undone at once
+import localmixup.paper.records as records
+records.write_record(sys.argv[1] + "/a.json", {{"x": 1}})
+records.atomic_write(sys.argv[1] + "/b.pt", lambda f: f.write(b"x"), binary=True)
+print(calls, oct(os.stat(sys.argv[1] + "/a.json").st_mode & 0o777), oct(os.stat(sys.argv[1] + "/b.pt").st_mode & 0o777))
+"""
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, "0o644"), (0o077, "0o600"), (0o002, "0o664")])
+def test_records_are_ordinary_files_and_the_umask_is_never_touched(tmp_path, umask, mode):
+    """Importing or writing records never changes the process's umask (another thread may create files
+    meanwhile); the files get the permissions the umask gives an ordinary file."""
+    out = subprocess.run([sys.executable, "-c", UMASK_CODE.format(umask=oct(umask)), str(tmp_path)], capture_output=True,
+                         text=True, check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.stdout.split() == ["[]", mode, mode]
+
+
 def test_write_record_failure_keeps_previous_file_intact(tmp_path):
     path = tmp_path / "run.json"
     lp.write_record(path, {"error": 0.1})

@@ -17,13 +17,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
-
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 NON_FINITE = "non_finite"  # the record entry listing the numbers written as null
 CORRUPT_FOLDER = "corrupt"  # where set_aside moves unreadable files (beside them); load_records skips it
@@ -61,14 +58,26 @@ def data_dir() -> Path:
     return Path(os.environ["LOCALMIXUP_DATA"]) if "LOCALMIXUP_DATA" in os.environ else project_root() / "data"
 
 
+def _temporary(path: Path) -> tuple[int, str]:
+    """A new file beside ``path``, open for writing, with an ordinary file's permissions (0666 less
+    the umask, which the system applies: unlike ``mkstemp``'s 0600, and without reading the umask,
+    which can only be read by changing it)."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), str(tmp)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
 def atomic_write(path: Path, write: Callable[[IO[Any]], None], *, binary: bool = False) -> Path:
     """Create or replace ``path`` atomically with what ``write(file)`` writes: a reader (or a
     crash) sees the whole file or the previous state, never a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temporary(path)
     try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp creates 0600; a record is an ordinary file
         with os.fdopen(fd, "wb" if binary else "w") as f:
             write(f)
             f.flush()
