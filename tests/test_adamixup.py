@@ -96,11 +96,11 @@ def test_shapes_of_every_output():
     assert module(x).shape == (16, 10) and module.intrusion_logits(x).shape == (16, 2)
     draw = module.mix(x[:8], x[8:], seeded())
     assert draw.x.shape == (8, 3, 32, 32) and draw.x.dtype == x.dtype
-    assert draw.lam.shape == draw.alpha.shape == draw.delta.shape == (8,)
+    assert draw.lam.shape == draw.start.shape == draw.width.shape == (8,)
     loss, stats = module.loss(x, y, seeded())
     assert loss.ndim == 0 and loss.requires_grad
-    assert set(stats) == {"loss", "mixing_ce", "original_ce", "intrusion_ce", "lam_mean", "alpha_mean",
-                          "delta_mean", "discriminator_accuracy"}
+    assert set(stats) == {"loss", "mixing_ce", "original_ce", "intrusion_ce", "lam_mean", "start_mean",
+                          "width_mean", "discriminator_accuracy"}
     assert all(v.ndim == 0 and not v.requires_grad for v in stats.values())
     torch.testing.assert_close(stats["loss"], stats["mixing_ce"] + stats["original_ce"] + stats["intrusion_ce"])
 
@@ -110,8 +110,8 @@ def test_official_initialisation_starts_every_policy_at_thirds():
     module = AdaMixup("lenet5", 10, 3)
     x, _ = images()
     draw = module.mix(x[:8], x[8:], seeded())
-    torch.testing.assert_close(draw.alpha, torch.full((8,), 1 / 3), atol=1e-3, rtol=0)
-    torch.testing.assert_close(draw.delta, torch.full((8,), 1 / 3), atol=1e-3, rtol=0)
+    torch.testing.assert_close(draw.start, torch.full((8,), 1 / 3), atol=1e-3, rtol=0)
+    torch.testing.assert_close(draw.width, torch.full((8,), 1 / 3), atol=1e-3, rtol=0)
 
 
 @pytest.mark.parametrize("std", [None, 1.0])
@@ -122,13 +122,13 @@ def test_lam_lies_in_its_policy_region_within_0_1(std):
     x1, x2 = 3 * torch.randn(4000, 6, generator=g), 3 * torch.randn(4000, 6, generator=g)
     with torch.no_grad():
         draw = module.mix(x1, x2, g)
-    alpha, delta, lam = draw.alpha, draw.delta, draw.lam
-    assert bool((alpha >= 0).all() and (delta >= 0).all() and (alpha + delta <= 1 + 1e-6).all())
-    assert bool((lam >= alpha - 1e-6).all() and (lam <= alpha + delta + 1e-6).all())
+    start, width, lam = draw.start, draw.width, draw.lam
+    assert bool((start >= 0).all() and (width >= 0).all() and (start + width <= 1 + 1e-6).all())
+    assert bool((lam >= start - 1e-6).all() and (lam <= start + width + 1e-6).all())
     assert bool((lam >= 0).all() and (lam <= 1).all())
-    assert delta.std() > 0.01  # the regions do depend on the pair
+    assert width.std() > 0.01  # the regions do depend on the pair
     # the position inside the region is U(0, 1): mean 1/2, variance 1/12
-    u = ((lam - alpha) / delta)[delta > 1e-3]
+    u = ((lam - start) / width)[width > 1e-3]
     assert abs(float(u.mean()) - 0.5) < 0.03 and abs(float(u.var()) - 1 / 12) < 0.01
     # and the mixed input is lam x1 + (1 - lam) x2
     torch.testing.assert_close(draw.x, lam[:, None] * x1 + (1 - lam[:, None]) * x2)

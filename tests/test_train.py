@@ -236,7 +236,7 @@ def test_adamixup_run_records_parameter_counts_stats_and_is_reproducible():
     assert counts["classifier"] == plain.parameters and plain.parameter_counts is None
     for e in a.epochs:
         assert 0 <= e.stats["lam_mean"] <= 1 and 0 <= e.stats["discriminator_accuracy"] <= 1
-        assert e.stats["alpha_mean"] + e.stats["delta_mean"] <= 1 + 1e-6
+        assert e.stats["start_mean"] + e.stats["width_mean"] <= 1 + 1e-6
         total = e.stats["mixing_ce"] + e.stats["original_ce"] + e.stats["intrusion_ce"]
         assert math.isclose(total, e.train_loss, rel_tol=1e-4)
         assert e.to_dict()["lam_mean"] == e.stats["lam_mean"]  # written beside the epoch's fields

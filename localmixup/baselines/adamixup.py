@@ -7,10 +7,11 @@ trained together, in one optimiser, on one loss:
   network without its final ``nn.Linear``) and its *head* (that layer);
 * the **policy-region generator**: a second trunk of the same architecture with its own
   weights, then a policy head ``Linear(F, 100) -> Linear(100, 3) -> softmax`` whose three
-  outputs are ``(alpha, delta, unused)``. Each mixed example gets
-  ``lam = alpha + U(0, 1) * delta``, so ``lam`` lies in ``[alpha, alpha + delta]``, inside
+  outputs are ``(start, width, unused)`` (``alpha`` and ``delta`` in the AdaMixup paper and
+  code; renamed here, where ``alpha`` is Mixup's Beta parameter). Each mixed example gets
+  ``lam = start + U(0, 1) * width``, so ``lam`` lies in ``[start, start + width]``, inside
   ``[0, 1]`` because the three softmax outputs sum to 1 (the unused third one is the slack
-  ``1 - alpha - delta``);
+  ``1 - start - width``);
 * the **intrusion discriminator**: the *classifier's* trunk (shared weights) then its own
   head ``Linear(F, 10) -> Linear(10, 2)``; class 1 = real sample (positive), class 0 = mixed
   sample (negative).
@@ -43,7 +44,7 @@ One training step (:meth:`AdaMixup.loss`), following the authors' TensorFlow cod
    an adversarial one.
 
 How the generator learns. ``lam`` is a differentiable function of the generator's outputs
-(the reparameterisation ``alpha + U * delta``), and ``lam`` enters the loss twice: through the
+(the reparameterisation ``start + U * width``), and ``lam`` enters the loss twice: through the
 mixed input ``x_mix`` (seen by the classifier and by the discriminator) and through the soft
 target. Autograd therefore carries to the generator (policy head and its own trunk) the
 gradients of the mixing CE and of the intrusion CE; the original CE does not depend on it.
@@ -137,15 +138,15 @@ class PolicyDraw(NamedTuple):
 
     Attributes:
         x: (n, ...) mixed inputs ``lam * x1 + (1 - lam) * x2``.
-        lam: (n,) float32 mixing coefficients, in ``[alpha, alpha + delta]``, within [0, 1].
-        alpha: (n,) float32 lower end of each policy region.
-        delta: (n,) float32 width of each policy region (``alpha + delta <= 1``).
+        lam: (n,) float32 mixing coefficients, in ``[start, start + width]``, within [0, 1].
+        start: (n,) float32 lower end of each policy region.
+        width: (n,) float32 width of each policy region (``start + width <= 1``).
     """
 
     x: torch.Tensor
     lam: torch.Tensor
-    alpha: torch.Tensor
-    delta: torch.Tensor
+    start: torch.Tensor
+    width: torch.Tensor
 
 
 class AdaMixup(nn.Module):
@@ -167,7 +168,7 @@ class AdaMixup(nn.Module):
             code's one mean over the mixed and original samples (see the module docstring).
         head_init_std: the policy and discriminator heads' weights start from ``N(0, head_init_std)``
             and their biases from 0 (official code: 1e-3, so every policy starts at
-            ``alpha = delta = 1/3``); None keeps PyTorch's default ``nn.Linear`` initialisation.
+            ``start = width = 1/3``); None keeps PyTorch's default ``nn.Linear`` initialisation.
             With 1e-3 the discriminator's two stacked linear layers start at a saddle point
             (each layer's gradient is proportional to the other's tiny weights) and it takes
             many steps to leave it; until then the generator, driven by the mixing CE alone,
@@ -237,8 +238,8 @@ class AdaMixup(nn.Module):
         return self.discriminator_head(self.features(x))
 
     def policy(self, gate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Policy regions ``(alpha, delta)``, two float32 (n,) tensors, from the generator's input
-        ``gate = (m1 * x1 + m2 * x2) / 2``; ``alpha, delta >= 0`` and ``alpha + delta <= 1``."""
+        """Policy regions ``(start, width)``, two float32 (n,) tensors, from the generator's input
+        ``gate = (m1 * x1 + m2 * x2) / 2``; ``start, width >= 0`` and ``start + width <= 1``."""
         scores = self.policy_head(self.policy_trunk(gate)).float()
         p = scores.softmax(dim=1)
         return p[:, 0], p[:, 1]
@@ -252,11 +253,11 @@ class AdaMixup(nn.Module):
         device = _random_device(generator, x1)
         m1 = _truncated_normal(x1.shape, generator, device).to(x1.device, x1.dtype)
         m2 = _truncated_normal(x2.shape, generator, device).to(x1.device, x1.dtype)
-        alpha, delta = self.policy((m1 * x1 + m2 * x2) / 2)
+        start, width = self.policy((m1 * x1 + m2 * x2) / 2)
         u = torch.rand(x1.shape[0], generator=generator, device=device).to(x1.device)
-        lam = alpha + u * delta
+        lam = start + u * width
         w = lam.view(-1, *([1] * (x1.ndim - 1))).to(x1.dtype)
-        return PolicyDraw(x2 + w * (x1 - x2), lam, alpha, delta)
+        return PolicyDraw(x2 + w * (x1 - x2), lam, start, width)
 
     # --- one training step ------------------------------------------------------------------
 
@@ -276,7 +277,7 @@ class AdaMixup(nn.Module):
             ``(mixing_ce + original_ce) / 2 + intrusion_ce``), a scalar with
             gradients for every part; ``stats`` holds detached 0-dim float32 tensors (no device
             synchronisation; ``float()`` them to log): ``loss``, ``mixing_ce``, ``original_ce``,
-            ``intrusion_ce``, ``lam_mean``, ``alpha_mean``, ``delta_mean`` and
+            ``intrusion_ce``, ``lam_mean``, ``start_mean``, ``width_mean`` and
             ``discriminator_accuracy`` (balanced: the mean of its accuracy on the real samples and
             on the mixed samples of this step, so chance is 0.5).
         """
@@ -322,8 +323,8 @@ class AdaMixup(nn.Module):
             stats = {
                 "loss": self.total(terms).detach(), "mixing_ce": mixing_ce.detach(),
                 "original_ce": original_ce.detach(), "intrusion_ce": intrusion_ce.detach(),
-                "lam_mean": draw.lam.mean().detach(), "alpha_mean": draw.alpha.mean().detach(),
-                "delta_mean": draw.delta.mean().detach(),
+                "lam_mean": draw.lam.mean().detach(), "start_mean": draw.start.mean().detach(),
+                "width_mean": draw.width.mean().detach(),
                 "discriminator_accuracy": (correct[:n].mean() + correct[n:].mean()) / 2,
             }
         return terms, stats
