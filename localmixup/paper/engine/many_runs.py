@@ -236,6 +236,12 @@ def epoch_batches(x: torch.Tensor, y: torch.Tensor, order: torch.Tensor, config:
             yield mixer.apply(mixer.sample(xb), xb, yb)
 
 
+def error_pct(labels: torch.Tensor, y: torch.Tensor) -> float | list[float]:
+    """Classification error in percent of predicted ``labels`` (N,) or (R, N) against ``y`` (N,): a
+    float, or one per run."""
+    return (100.0 * (labels != y).double().mean(dim=-1)).tolist()
+
+
 def _check_split(split: Split) -> None:
     check_batch(split.x_train, split.y_train)
     check_batch(split.x_test, split.y_test)
@@ -356,8 +362,7 @@ class _KernelStep:
 
     def errors(self, x: torch.Tensor, y: torch.Tensor) -> list[float]:
         """Error of each run on (x (N, inputs), y (N,)), percent."""
-        labels = mlp_kernel.predict(self.lib, self.params, self.fan_in, self.fan_out, self.classes, x, threads=self.threads)
-        return (100.0 * (labels != y).double().mean(dim=1)).tolist()
+        return error_pct(mlp_kernel.predict(self.lib, self.params, self.fan_in, self.fan_out, self.classes, x, threads=self.threads), y)
 
     @torch.no_grad()
     def finish(self) -> None:
@@ -391,7 +396,7 @@ class _TorchStep:
     @torch.no_grad()
     def errors(self, x: torch.Tensor, y: torch.Tensor) -> list[float]:
         """Error of each run on (x (N, inputs), y (N,)), percent."""
-        return (100.0 * (self.models(x, shared=True).argmax(dim=-1) != y).double().mean(dim=1)).tolist()
+        return error_pct(self.models(x, shared=True).argmax(dim=-1), y)
 
     def finish(self) -> None:
         """Nothing to do: the stacked models are the trained parameters."""
@@ -409,7 +414,7 @@ def train_single(
     :class:`~localmixup.mixing.LocalMixup`, :func:`~localmixup.loss.mixup_loss` and ``torch.optim.Adam``.
 
     Same protocol and same random numbers as run ``seed`` of :func:`train_many`.
-    Returns (final test error in [0, 1], trained model: logits, without the softmax of
+    Returns (final test error in percent, trained model: logits, without the softmax of
     ``output="softmax"``, which is applied in the loss).
     """
     if not isinstance(config, ManyRunsConfig):
@@ -440,5 +445,4 @@ def train_single(
             loss.backward()
             optimizer.step()
     with torch.no_grad():
-        error = float((model(x_test).argmax(dim=1) != y_test).double().mean())
-    return error, model
+        return error_pct(model(x_test).argmax(dim=1), y_test), model
