@@ -416,3 +416,76 @@ def test_cli_errors_are_one_line(tmp_path, monkeypatch, capsys):
         except SystemExit as exit:  # argparse's own errors
             code = exit.code
         assert code == 2 and needle in capsys.readouterr().err
+
+
+def test_draws_have_their_own_folders_seeds_and_data(tmp_path, monkeypatch):
+    """A sweep over data draws: each draw trains on its own data set, in its own folder, with seeds no other draw uses."""
+    from localmixup.paper.sweep.spirals import DRAW_SEED_STRIDE, draw_seeds, main
+
+    monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))
+    assert draw_seeds(3, 2) == [3 * DRAW_SEED_STRIDE, 3 * DRAW_SEED_STRIDE + 1]
+    with pytest.raises(ValueError, match="runs"):
+        draw_seeds(0, DRAW_SEED_STRIDE + 1)  # would take the next draw's seeds
+    args = ["--setting", "eq2-permutation", "--draws", "1-2", "--runs", "2", "--eps", "1,10", "--epochs", "2", "--hidden", "8",
+            "--points-per-class", "40", "--chunk", "2", "--no-progress"]
+    assert main(args) == 0
+    frame = load_spirals_sweep("draws")
+    assert len(frame) == 8 and sorted(set(frame["data"])) == ["draw 1", "draw 2"]
+    assert sorted(frame.query("data == 'draw 2'")["seed"].unique()) == draw_seeds(2, 2)
+    record = json.loads((sweep_folder("draws", "eq2-permutation", 1.0, draw=2) / f"seeds-{2 * DRAW_SEED_STRIDE:05d}-"
+                         f"{2 * DRAW_SEED_STRIDE + 1:05d}.json").read_text())
+    assert record["data"]["seed"] == 2 and record["data"]["points_per_class"] == 40
+    # A run of a draw is the run of the same seed trained alone on that draw's data.
+    config = paper_config("eq2-permutation", 1.0, epochs=2, hidden=(8,))
+    alone = train_many(make_spirals(40, seed=2), [2 * DRAW_SEED_STRIDE], config).records[0]
+    assert unpack_records(record["runs"])[0].final_test_error_pct == pytest.approx(alone.final_test_error_pct, abs=1e-4)
+    assert main(args) == 0 and len(load_spirals_sweep("draws")) == 8  # resumed: nothing new
+
+
+def _write_authors_files(folder: Path, split) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, values in (("x_train", split.x_train), ("x_test", split.x_test)):
+        np.save(folder / f"{name}.npy", values.double().numpy())
+    for name, values in (("y_train", split.y_train), ("y_test", split.y_test)):
+        np.save(folder / f"{name}.npy", values.double().numpy()[:, None])
+
+
+def test_authors_files_are_read_checked_and_named_when_missing(tmp_path, monkeypatch):
+    from localmixup.paper.data import DatasetUnavailable
+    from localmixup.paper.spirals import AUTHORS_FILES, load_authors_spirals
+
+    monkeypatch.setenv("LOCALMIXUP_DATA", str(tmp_path))
+    with pytest.raises(DatasetUnavailable, match="raphael-baena/Local-Mixup") as missing:
+        load_authors_spirals()
+    assert str(tmp_path / "spirals_dataset") in str(missing.value) and "x_train.npy" in str(missing.value)
+    made = make_spirals(30, seed=4)
+    _write_authors_files(tmp_path / "spirals_dataset", made)
+    with pytest.raises(DatasetUnavailable, match="SHA-256"):  # not the authors' files
+        load_authors_spirals()
+    loaded = load_authors_spirals(verify=False)  # the same format as theirs: float64 points, (N, 1) float labels
+    assert loaded.x_train.dtype == torch.float32 and loaded.y_train.dtype == torch.int64 and loaded.y_train.shape == (48,)
+    assert torch.equal(loaded.x_test, made.x_test) and torch.equal(loaded.y_train, made.y_train)
+    np.save(tmp_path / "spirals_dataset" / "y_test.npy", np.full((12, 1), 3.0))
+    with pytest.raises(DatasetUnavailable, match="labels in"):
+        load_authors_spirals(verify=False)
+    assert set(AUTHORS_FILES) == {"x_train.npy", "y_train.npy", "x_test.npy", "y_test.npy"}
+
+
+def test_authors_data_sweep_refuses_without_the_files(tmp_path, monkeypatch, capsys):
+    from localmixup.paper.sweep.spirals import main
+
+    monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("LOCALMIXUP_DATA", str(tmp_path / "data"))
+    assert main(["--setting", "authors", "--authors-data", "--runs", "2", "--eps", "1", "--epochs", "1", "--no-progress"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: the authors' spirals data set is not in") and "\n" not in error.strip()
+    assert not (tmp_path / "results").exists() or not list((tmp_path / "results").rglob("*.json"))
+
+
+@pytest.mark.skipif(not (ROOT / "data" / "spirals_dataset" / "x_train.npy").is_file(), reason="the authors' files are not in data/")
+def test_the_authors_files_as_shipped():
+    from localmixup.paper.spirals import load_authors_spirals
+
+    split = load_authors_spirals(ROOT / "data" / "spirals_dataset")
+    assert split.x_train.shape == (1600, 2) and split.x_test.shape == (400, 2)
+    assert set(split.y_train.tolist()) == {0, 1} and abs(float(split.x_train.mean())) < 0.05

@@ -1,6 +1,7 @@
 """The spirals sweep of Figure 3: test error versus eps over many runs, recorded, resumable.
 
-Records live under ``results_dir("spirals", tag, setting, "eps=<eps>")``, one JSON file per
+Records live under ``results_dir("spirals", tag, setting, "eps=<eps>")`` (and a folder
+``data=<seed>`` below it when the sweep spreads its runs over draws of the data), one JSON file per
 chunk of runs trained together (``seeds-<first>-<last>.json``, written atomically when the
 chunk is done), holding the chunk's protocol, CPU time, and the
 :class:`~localmixup.paper.engine.record.RunRecord` of each run, packed column-wise
@@ -11,6 +12,8 @@ at any moment, it loses at most the chunks in progress and resumes with the rest
 Command line (``--help`` for every option)::
 
     python -m localmixup.paper.sweep.spirals --setting authors --runs 1000 --eps all --tag paper
+    python -m localmixup.paper.sweep.spirals --setting authors --draws 0-19 --runs 50   # 20 data sets
+    python -m localmixup.paper.sweep.spirals --setting authors --authors-data --runs 200  # the authors' files
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from tqdm import tqdm
 from localmixup.paper.engine.many_runs import AUTHORS, BACKENDS, ManyRunsConfig, train_many
 from localmixup.paper.engine.record import RunRecord, pack_records, unpack_records
 from localmixup.paper.records import read_record, results_dir, write_record
-from localmixup.paper.spirals import make_spirals
+from localmixup.paper.spirals import AUTHORS_FILES, Split, load_authors_spirals, make_spirals
 from localmixup.validation import check_choice, check_integer
 
 PAPER_EPS = (0.0, 0.6, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 10.0)
@@ -52,9 +55,19 @@ DATA_DEFAULTS = {"points_per_class": 1000, "turns_degrees": 720.0, "noise": 0.5,
 """Arguments of :func:`~localmixup.paper.spirals.make_spirals` for the paper's data set (one
 fixed data set for every run, as in the authors' code)."""
 
-COLUMNS = ["tag", "setting", "eps", "batch_size", "epochs", "seed", "status", "test_error_pct", "train_error_pct", "pair_weight"]
-"""Columns of the frame of runs that :func:`sweep_spirals` returns: errors in percent (NaN for a
-failed run), ``pair_weight`` the mean over the recorded epochs of the mean pair weight of a batch."""
+AUTHORS_DATA = {"source": "authors", "sha256": dict(AUTHORS_FILES)}
+"""The ``data`` of a record trained on the authors' own files
+(:func:`~localmixup.paper.spirals.load_authors_spirals`), their digests included."""
+
+DRAW_SEED_STRIDE = 1000
+"""Run ``r`` of data draw ``d`` has the run seed ``DRAW_SEED_STRIDE * d + r``: the runs of two
+draws never share a seed (so never an initialisation), and a draw holds up to this many runs."""
+
+COLUMNS = ["tag", "setting", "data", "eps", "batch_size", "epochs", "seed", "status", "test_error_pct", "train_error_pct",
+           "pair_weight"]
+"""Columns of the frame of runs that :func:`sweep_spirals` returns: ``data`` the data set
+(:func:`data_label`), errors in percent (NaN for a failed run), ``pair_weight`` the mean over the
+recorded epochs of the mean pair weight of a batch."""
 
 SIGNIFICANT = 6
 """Significant digits of the numbers in a chunk file (the runs train in float32)."""
@@ -77,11 +90,19 @@ def paper_config(setting: str, eps: float, **overrides: Any) -> ManyRunsConfig:
     return ManyRunsConfig(eps=eps, **{**SETTINGS[setting], **overrides})
 
 
-def sweep_folder(tag: str, setting: str, eps: float) -> Path:
-    """The folder of the records of ``setting`` at ``eps`` under ``tag``."""
+def sweep_folder(tag: str, setting: str, eps: float, draw: int | None = None) -> Path:
+    """The folder of the records of ``setting`` at ``eps`` under ``tag`` (of data draw ``draw`` if given)."""
     if not tag or "/" in tag or tag.startswith("."):
         raise ValueError(f"tag must be a plain folder name such as 'quick' or 'paper', got {tag!r}")
-    return results_dir("spirals", tag, check_choice("setting", setting, tuple(SETTINGS)), f"eps={float(eps):g}")
+    folder = results_dir("spirals", tag, check_choice("setting", setting, tuple(SETTINGS)), f"eps={float(eps):g}")
+    return folder if draw is None else folder / f"data={check_integer('draw', draw, low=0):02d}"
+
+
+def draw_seeds(draw: int, runs: int) -> list[int]:
+    """The run seeds of the ``runs`` runs of data draw ``draw`` (see :data:`DRAW_SEED_STRIDE`)."""
+    runs = check_integer("runs", runs, low=1, high=DRAW_SEED_STRIDE)
+    first = DRAW_SEED_STRIDE * check_integer("draw", draw, low=0)
+    return list(range(first, first + runs))
 
 
 def recorded_seeds(folder: Path, config: ManyRunsConfig, data: Mapping[str, Any]) -> set[int]:
@@ -103,9 +124,9 @@ def _chunks(seeds: Sequence[int], size: int) -> list[list[int]]:
     return [list(seeds[first : first + size]) for first in range(0, len(seeds), size)]
 
 
-def chunk_path(tag: str, setting: str, eps: float, seeds: Sequence[int]) -> Path:
-    """The record file of the runs ``seeds`` (trained together) of ``setting`` at ``eps``."""
-    return sweep_folder(tag, setting, eps) / f"seeds-{seeds[0]:05d}-{seeds[-1]:05d}.json"
+def chunk_path(tag: str, setting: str, eps: float, seeds: Sequence[int], draw: int | None = None) -> Path:
+    """The record file of the runs ``seeds`` (trained together) of ``setting`` at ``eps`` (on draw ``draw``)."""
+    return sweep_folder(tag, setting, eps, draw) / f"seeds-{seeds[0]:05d}-{seeds[-1]:05d}.json"
 
 
 PROFILES = {
@@ -174,11 +195,26 @@ def _record(tag: str, setting: str, config: ManyRunsConfig, data: Mapping[str, A
 
 
 def sweep_data(data: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """:data:`DATA_DEFAULTS` with the overrides ``data`` (arguments of ``make_spirals``)."""
+    """:data:`DATA_DEFAULTS` with the overrides ``data`` (arguments of ``make_spirals``), or
+    :data:`AUTHORS_DATA` for ``{"source": "authors"}`` (the authors' files)."""
+    if data is not None and data.get("source") == "authors":
+        if set(data) - set(AUTHORS_DATA) or data.get("sha256", AUTHORS_DATA["sha256"]) != AUTHORS_DATA["sha256"]:
+            raise ValueError(f"the authors' data set is {AUTHORS_DATA}, got {dict(data)}")
+        return dict(AUTHORS_DATA)
     unknown = set(data or {}) - set(DATA_DEFAULTS)
     if unknown:
         raise ValueError(f"unknown data parameters {sorted(unknown)}; accepted: {sorted(DATA_DEFAULTS)}")
     return {**DATA_DEFAULTS, **(data or {})}
+
+
+def load_split(data: Mapping[str, Any]) -> Split:
+    """The data set that a record's ``data`` (:func:`sweep_data`) names."""
+    return load_authors_spirals() if data.get("source") == "authors" else make_spirals(**data)
+
+
+def data_label(data: Mapping[str, Any]) -> str:
+    """A short name of a record's data set: ``"authors"``, or ``"draw <seed>"`` for a drawn one."""
+    return "authors" if data.get("source") == "authors" else f"draw {data['seed']}"
 
 
 def sweep_configs(setting: str, eps_grid: Sequence[float], *, epochs: int = 200, batch_sizes: Mapping[float, int] | None = None,
@@ -199,6 +235,7 @@ def sweep_spirals(
     batch_sizes: Mapping[float, int] | None = None,
     hidden: Sequence[int] = (100, 100, 100),
     data: Mapping[str, Any] | None = None,
+    draw: int | None = None,
     device: torch.device | str | None = None,
     chunk_size: int = PROFILES["paper"]["chunk_size"],
     curve_every: int = 10,
@@ -215,7 +252,10 @@ def sweep_spirals(
         seeds: run seeds (distinct integers >= 0); the same seeds are used for every eps.
         epochs, hidden: see :class:`~localmixup.paper.engine.many_runs.ManyRunsConfig`.
         batch_sizes: batch size per eps (default: the authors', :data:`PAPER_BATCH_SIZES`).
-        data: overrides of :data:`DATA_DEFAULTS` (arguments of ``make_spirals``).
+        data: overrides of :data:`DATA_DEFAULTS` (arguments of ``make_spirals``), or
+            ``{"source": "authors"}`` for the authors' files.
+        draw: the data set is the draw of this seed (``data``'s seed replaced), and the records go
+            to its own folder (``data=<draw>``), so that one tag holds many draws.
         device: where to train (default CPU).
         chunk_size: runs trained at once, recorded in one file when done.
         curve_every: the records keep the test error every this many epochs.
@@ -234,29 +274,29 @@ def sweep_spirals(
     seeds = [check_integer("seed", s, low=0) for s in seeds]
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ValueError("seeds must be a non-empty list of distinct integers >= 0")
-    data = sweep_data(data)
+    data = sweep_data(data if draw is None else {**(data or {}), "seed": check_integer("draw", draw, low=0)})
     configs = sweep_configs(setting, eps_grid, epochs=epochs, batch_sizes=batch_sizes, hidden=hidden)
     pending = []
     for config in configs:
-        done = recorded_seeds(sweep_folder(tag, setting, config.eps), config, data)
+        done = recorded_seeds(sweep_folder(tag, setting, config.eps, draw), config, data)
         pending.append((config, _chunks([s for s in seeds if s not in done], chunk_size)))
     order = []
     for index in range(max(len(chunks) for _, chunks in pending)):
         order += [(config, chunks[index]) for config, chunks in pending if index < len(chunks)]
 
     if order:
-        split = make_spirals(**data)
+        split = load_split(data)
         with tqdm(total=sum(len(c) for _, c in order), desc=f"spirals {tag}/{setting}", unit="run", disable=not progress) as bar:
             for config, chunk in order:
                 bar.set_postfix(eps=config.eps, runs=len(chunk))
                 cpu, wall = _cpu_seconds(), time.perf_counter()
                 runs = train_many(split, chunk, config, device=device, curve_every=curve_every, threads=threads, backend=backend)
                 record = _record(tag, setting, config, data, runs.records, _cpu_seconds() - cpu, time.perf_counter() - wall, threads)
-                write_record(chunk_path(tag, setting, config.eps, chunk), record, compact=True)
+                write_record(chunk_path(tag, setting, config.eps, chunk, draw), record, compact=True)
                 bar.update(len(chunk))
 
     frame = load_spirals_sweep(tag, setting)
-    asked = frame["eps"].isin([c.eps for c in configs]) & frame["seed"].isin(seeds)
+    asked = frame["eps"].isin([c.eps for c in configs]) & frame["seed"].isin(seeds) & (frame["data"] == data_label(data))
     return frame[asked].reset_index(drop=True)
 
 
@@ -280,14 +320,14 @@ def spirals_runs(tag: str, setting: str | None = None) -> list[tuple[dict[str, A
 def load_spirals_sweep(tag: str, setting: str | None = None) -> pd.DataFrame:
     """One row per recorded run under ``tag`` (columns :data:`COLUMNS`); empty frame if none."""
     rows = [
-        {"tag": chunk["tag"], "setting": chunk["setting"], "eps": run.config["eps"], "batch_size": run.config["batch_size"],
+        {"tag": chunk["tag"], "setting": chunk["setting"], "data": data_label(chunk["data"]), "eps": run.config["eps"], "batch_size": run.config["batch_size"],
          "epochs": run.config["epochs"], "seed": run.config["seed"], "status": run.status,
          "test_error_pct": run.final_test_error_pct, "train_error_pct": run.final_train_error_pct,
          "pair_weight": sum(e.stats["pair_weight"] for e in run.epochs) / len(run.epochs)}
         for chunk, run in spirals_runs(tag, setting)
     ]  # fmt: skip
     return pd.DataFrame(rows, columns=COLUMNS).astype({"test_error_pct": float, "train_error_pct": float}).sort_values(
-        ["setting", "eps", "seed"], ignore_index=True)
+        ["setting", "data", "eps", "seed"], ignore_index=True)
 
 
 def load_spirals_curves(tag: str, setting: str) -> pd.DataFrame:
@@ -326,15 +366,35 @@ def _widths(text: str) -> tuple[int, ...]:
     return widths
 
 
+def _draws(text: str) -> list[int]:
+    first, _, last = text.partition("-")
+    try:
+        draws = list(range(int(first), int(last or first) + 1))
+    except ValueError:
+        draws = []
+    if not draws or draws[0] < 0:
+        raise argparse.ArgumentTypeError(f"--draws must be a data seed or a range of them such as 0-19, got {text!r}")
+    return draws
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: run (or resume) one setting's sweep; see the module docstring."""
     parser = argparse.ArgumentParser(prog="python -m localmixup.paper.sweep.spirals", description=__doc__.splitlines()[0])
     parser.add_argument("--setting", required=True, choices=tuple(SETTINGS), help="which setting to run")
-    parser.add_argument("--runs", type=int, default=1000, help="runs per threshold: seeds first .. first + runs - 1 (default 1000)")
-    parser.add_argument("--first-seed", type=int, default=0, help="first run seed (default 0)")
+    parser.add_argument("--runs", type=int, default=None,
+                        help="runs per threshold: seeds first .. first + runs - 1 (default 1000); with --draws, runs per "
+                             f"threshold of each draw, seeds {DRAW_SEED_STRIDE} * draw + 0 .. runs - 1 (default 50)")
+    parser.add_argument("--first-seed", type=int, default=0, help="first run seed (default 0; not with --draws)")
     parser.add_argument("--eps", type=_eps_grid, default=list(PAPER_EPS), help="'all' (the paper's grid, default) or a comma-separated list")
     parser.add_argument("--epochs", type=int, default=200, help="epochs per run (default 200, the paper's)")
-    parser.add_argument("--tag", default="paper", help="records folder under results/spirals/ (default 'paper')")
+    data = parser.add_mutually_exclusive_group()
+    data.add_argument("--draws", type=_draws, default=None,
+                      help="spread the runs over these data sets (seeds of make_spirals, e.g. 0-19), one folder each")
+    data.add_argument("--authors-data", action="store_true",
+                      help="train on the authors' own files (in data/spirals_dataset/, see load_authors_spirals)")
+    parser.add_argument("--tag", default=None,
+                        help="records folder under results/spirals/ (default 'paper'; 'draws' with --draws, 'authors-data' with "
+                             "--authors-data)")
     parser.add_argument("--chunk", type=int, default=PROFILES["paper"]["chunk_size"],
                         help=f"runs trained together and recorded in one file (default {PROFILES['paper']['chunk_size']}, the paper profile's)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
@@ -344,27 +404,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--points-per-class", type=int, default=DATA_DEFAULTS["points_per_class"], help="spirals data size (default 1000)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    tag = args.tag or ("draws" if args.draws is not None else "authors-data" if args.authors_data else "paper")
     try:
         threads = check_integer("--threads", args.threads, low=1)
         torch.set_num_threads(threads)
-        runs = check_integer("--runs", args.runs, low=1)
+        runs = check_integer("--runs", args.runs if args.runs is not None else 50 if args.draws is not None else 1000, low=1)
         first = check_integer("--first-seed", args.first_seed, low=0)
-        seeds = range(first, first + runs)
-        data = sweep_data({"points_per_class": args.points_per_class})
+        if args.draws is not None and first:
+            raise ValueError("--first-seed does not go with --draws: each draw's seeds are fixed (see DRAW_SEED_STRIDE)")
+        data = {"source": "authors"} if args.authors_data else {"points_per_class": args.points_per_class}
+        parts = ([(draw, draw_seeds(draw, runs)) for draw in args.draws] if args.draws is not None
+                 else [(None, list(range(first, first + runs)))])
         configs = sweep_configs(args.setting, args.eps, epochs=args.epochs, hidden=args.hidden)
-        done = sum(len(recorded_seeds(sweep_folder(args.tag, args.setting, c.eps), c, data) & set(seeds)) for c in configs)
-        print(f"spirals {args.tag}/{args.setting}: {len(configs) * runs} runs, {done} already recorded, "
-              f"{len(configs) * runs - done} to train", flush=True)
-        frame = sweep_spirals(tag=args.tag, setting=args.setting, eps_grid=args.eps, seeds=seeds, epochs=args.epochs, hidden=args.hidden,
-                              data=data, device=args.device, chunk_size=args.chunk, threads=threads, backend=args.backend,
-                              progress=not args.no_progress)
+        done = sum(len(recorded_seeds(sweep_folder(tag, args.setting, c.eps, draw), c,
+                                      sweep_data(data if draw is None else {**data, "seed": draw})) & set(seeds))
+                   for draw, seeds in parts for c in configs)
+        total = len(configs) * sum(len(seeds) for _, seeds in parts)
+        print(f"spirals {tag}/{args.setting}: {total} runs, {done} already recorded, {total - done} to train", flush=True)
+        frame = pd.concat([sweep_spirals(tag=tag, setting=args.setting, eps_grid=args.eps, seeds=seeds, epochs=args.epochs,
+                                         hidden=args.hidden, data=data, draw=draw, device=args.device, chunk_size=args.chunk,
+                                         threads=threads, backend=args.backend, progress=not args.no_progress)
+                           for draw, seeds in parts])
     except (ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     summary = frame.groupby("eps")["test_error_pct"].agg(["count", "mean", "std"])
     print(summary.rename(columns={"count": "runs", "mean": "test error %", "std": "sd %"}).round(2).to_string())
-    seconds, recorded = cpu_seconds(args.tag, args.setting), len(load_spirals_sweep(args.tag, args.setting))
-    print(f"records: {results_dir('spirals', args.tag, args.setting)}; CPU time recorded for this setting: "
+    seconds, recorded = cpu_seconds(tag, args.setting), len(load_spirals_sweep(tag, args.setting))
+    print(f"records: {results_dir('spirals', tag, args.setting)}; CPU time recorded for this setting: "
           f"{seconds / 3600:.2f} h for {recorded} runs ({seconds / recorded:.2f} s per run)")
     return 0
 
