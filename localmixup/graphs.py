@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from localmixup.distances import DIRECT_MAX_DIM, paired_distances, pairwise_distances
+from localmixup.distances import paired_distances, pairwise_distances
 from localmixup.validation import check_choice, check_integer, check_partner, check_real
 
 GRAPHS = ("knn", "threshold", "exp", "none")
@@ -86,25 +86,24 @@ def pair_weights(
     Returns:
         float32 tensor (B,) ((R, B) with ``batched``) with entries in [0, 1].
 
-    Cost. With at most :data:`~localmixup.distances.DIRECT_MAX_DIM` features per sample, the
-    threshold and exponential graphs read only the B pair distances
-    (:func:`~localmixup.distances.paired_distances`, the same values as the full matrix): the
-    threshold weights are then those of :func:`locality_weights` bit for bit, the exponential
-    ones within an ulp (``exp`` is vectorised differently over a matrix and over a row). kNN, and
-    samples with more features, build the whole graph and read it.
+    Cost. The threshold and exponential graphs read only the B pair distances
+    (:func:`~localmixup.distances.paired_distances`), so Local Mixup with permutation pairing
+    costs what Mixup does. With at most :data:`~localmixup.distances.DIRECT_MAX_DIM` features per
+    sample these are the full matrix's values: the threshold weights are then those of
+    :func:`locality_weights` bit for bit, the exponential ones within an ulp (``exp`` is
+    vectorised differently over a matrix and over a row); above, the distances agree within the
+    Gram matrix's rounding (see ``paired_distances``). kNN ranks whole rows: it builds the
+    whole graph and reads it.
     """
     graph, k, eps, decay = _parameters(graph, k, eps, decay)
     if batched and x.ndim < 2:
         raise ValueError(f"batched=True needs x of shape (R, B, ...), got shape {tuple(x.shape)}")
     lead = tuple(x.shape[: 1 + bool(batched)])
-    features = x[(0,) * len(lead)].numel()
-    if graph in ("threshold", "exp") and features <= DIRECT_MAX_DIM:  # paired_distances checks x and partner
+    if graph in ("threshold", "exp"):  # paired_distances checks x and partner
         return _weight_of_distance(paired_distances(x, partner, batched=batched, validate=validate), graph, eps, decay)
     partner = check_partner(partner, lead, validate)
     if graph == "none":
         return torch.ones(lead, device=x.device)
-    # kNN ranks whole rows; above DIRECT_MAX_DIM features the distances come from the whole
-    # batch's Gram matrix, and reading the full graph keeps its weights bit for bit.
     w = locality_weights(x, graph, k=k, eps=eps, decay=decay, batched=batched, validate=validate)
     return w.gather(-1, partner[..., None]).squeeze(-1)
 

@@ -201,3 +201,17 @@ def test_fashion_mnist_absent_everywhere_names_both_routes(tmp_path, monkeypatch
     message = str(caught.value)
     assert str(tmp_path / "data" / "FashionMNIST" / "raw") in message and "dataset-fashion-mnist" in message
     assert "t10k-labels-idx1-ubyte.gz" in message and "\n" not in message
+
+
+def test_stratified_subsets_hold_every_class_equally_and_depend_on_their_seed_only():
+    from localmixup.paper.data import subset
+
+    x = torch.arange(1000)
+    y = x % 7
+    xs, ys = subset(x, y, 100, 3, stratified=True)
+    assert torch.bincount(ys, minlength=7).tolist() == [15, 15] + [14] * 5  # 100 = 7 x 14 + 2
+    assert torch.equal(ys, xs % 7) and len(set(xs.tolist())) == 100 and torch.equal(xs, xs.sort().values)
+    again, other = subset(x, y, 100, 3, stratified=True), subset(x, y, 100, 4, stratified=True)
+    assert torch.equal(again[0], xs) and not torch.equal(other[0], xs)
+    with pytest.raises(ValueError, match="stratified subset of 990 needs 165 samples of every class; the split has 143 of its smallest"):
+        subset(x, y.masked_fill(y == 6, 5), 990, 0, stratified=True)

@@ -24,3 +24,32 @@ def test_the_commit_is_the_project_s_where_results_are_written(tmp_path, monkeyp
     other.mkdir()
     monkeypatch.setenv("LOCALMIXUP_ROOT", str(other))
     assert git_commit() == "unknown"  # not a repository: said so, rather than the package's commit
+
+
+def test_a_checkout_that_moves_after_the_code_was_read_is_dirty(tmp_path, monkeypatch):
+    """A long-lived sweep keeps the code it loaded: a commit made meanwhile is not the code of its runs."""
+    project = tmp_path / "project"
+    project.mkdir()
+    _git(project, "init", "-q")
+    (project / "code.py").write_text("one\n")
+    _git(project, "add", "code.py")
+    _git(project, "commit", "-q", "-m", "first")
+    head = _git(project, "rev-parse", "--short=12", "HEAD")
+    monkeypatch.setenv("LOCALMIXUP_ROOT", str(project))
+    assert git_commit() == head  # first reading: the code as it stands
+    (project / "code.py").write_text("two\n")
+    assert git_commit() == head + "+dirty"  # edited since
+    _git(project, "commit", "-q", "-am", "second")
+    assert git_commit() == head + "+dirty"  # committed since: still not the code that was read
+    (project / "code.py").write_text("one\n")
+    _git(project, "commit", "-q", "-am", "back")
+    assert git_commit() == head + "+dirty"  # another commit, even with the same files
+
+
+def test_the_host_cpu_is_recorded():
+    from localmixup.paper.provenance import cpu_name
+
+    import torch
+
+    name = cpu_name()
+    assert environment("cpu")["cpu"] == name and name.endswith(torch.backends.cpu.get_cpu_capability())

@@ -317,3 +317,36 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path):
         fit_module.fit([tiny("mixup", epochs=2)], "cpu", stacked=True, checkpoint=checkpoint)
     with pytest.raises(ValueError, match="checkpoint_every must be a number of seconds >= 0"):
         train_run(tiny("mixup"), "cpu", checkpoint=checkpoint, checkpoint_every=-1)
+
+
+def test_a_per_seed_subset_is_stratified_shared_by_the_methods_of_a_seed_and_sets_the_automatic_rate():
+    from localmixup.paper.engine.automatic_decay import automatic_decay
+    from localmixup.paper.engine.prepare import train_split
+
+    a, b = tiny("baseline", subset_seed=1), tiny("local", subset_seed=1)
+    xa, ya = train_split(a)
+    xb, yb = train_split(b)
+    assert torch.equal(xa, xb) and torch.bincount(ya).tolist() == [10] * 6 + [9] * 4  # 96 images, 10 classes
+    other = train_split(tiny("baseline", subset_seed=2))[0]
+    assert not torch.equal(other, xa)
+    assert prepare(b, "cpu").train.x.shape[0] == 96
+    assert automatic_decay(b) != automatic_decay(tiny("local", subset_seed=2)) > 0
+    with pytest.raises(ValueError, match="subset_seed draws a training subset: it needs train_size"):
+        tiny("baseline", train_size=None, subset_seed=1)
+
+
+def test_mixing_runs_record_pair_weights_and_intrusion_and_train_as_without():
+    """The statistics read the mixed batches only: the numbers are those of a plain eager loop."""
+    config = tiny("local", decay=0.05)
+    record = train_run(config, "cpu")
+    for epoch in record.epochs:
+        assert 0 < epoch.stats["pair_weight"] < 1 and 0 <= epoch.stats["intrusion_rate"] <= 1
+        assert 0 <= epoch.stats["weighted_intrusion_rate"] <= 1
+    from localmixup.paper.engine.evaluate import test_error
+
+    run = prepare(config, "cpu")
+    for _ in range(config.epochs):
+        for x, y in run.train:
+            eager_step(run.model, run.optimizer, x, y, run.mixer)
+    assert test_error(run.model, run.test) == record.final_test_error_pct
+    assert not train_run(tiny("baseline")).epochs[0].stats  # nothing mixes, nothing to say

@@ -195,6 +195,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The ``localmixup`` argument parser (one sub-command per task)."""
+    from localmixup.paper.recipes import PROTOCOLS, SIZE_SETTINGS
+
     main_parser = _Parser(prog="localmixup", description=__doc__)
     commands = main_parser.add_subparsers(dest="command", required=True)
     book = commands.add_parser("book", help="execute every chapter with papermill, then build the Jupyter Book")
@@ -214,8 +216,9 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--dataset", required=True, help="dataset(s), comma-separated: cifar10, cifar100, svhn, fashion_mnist, mnist")
     sweep.add_argument("--methods", default="baseline,mixup,local", help="comma-separated: baseline, mixup, local, adamixup")
     sweep.add_argument("--seeds", default="0", help="e.g. 0-9 or 0,3,5")
-    sweep.add_argument("--profile", default="quick", choices=["quick", "cpu", "paper"],
-                       help="training protocol (paper needs a GPU; cpu: Fashion-MNIST with LeNet-5, hours on a CPU)")
+    sweep.add_argument("--profile", default="quick", choices=list(PROTOCOLS),
+                       help="training protocol (paper needs a GPU; cpu: Fashion-MNIST with LeNet-5, hours on a CPU; "
+                       f"{', '.join(SIZE_SETTINGS)}: the size study, LeNet-5 on that many training images per seed)")
     sweep.add_argument("--decay", type=decay_rates, metavar="RATES",
                        help="decay rate(s) >= 0 of Local Mixup's exponential graph W = exp(-decay D), comma-separated: "
                        "one run per rate; auto: the automatic rate of the training split (default: the profile's)")

@@ -270,12 +270,28 @@ def _load_arrays_cached(name: str, root_str: str, download: bool) -> Arrays:
     return Arrays(x_train, y_train, x_test, y_test)
 
 
-def subset(x: torch.Tensor, y: torch.Tensor, size: int | None, seed: int = 12345) -> tuple[torch.Tensor, torch.Tensor]:
-    """A fixed random subset of ``size`` samples (the same for every run: it depends on ``seed`` only)."""
+def subset(x: torch.Tensor, y: torch.Tensor, size: int | None, seed: int = 12345, *,
+           stratified: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random subset of ``size`` samples drawn from ``seed`` alone (``size`` None or >= N: all).
+
+    Plain: ``size`` samples at random (the default seed gives the project's fixed subset, the same
+    for every run). ``stratified``: ``size // C`` samples of each of the C classes, one more for
+    the first ``size % C`` classes, kept in their order in the split.
+    """
     if size is None or size >= x.shape[0]:
         return x, y
     size = check_integer("size", size, low=1)
-    order = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed))[:size]
+    g = torch.Generator().manual_seed(seed)
+    if not stratified:
+        order = torch.randperm(x.shape[0], generator=g)[:size]
+        return x[order], y[order]
+    classes = y.unique()
+    quota = [size // len(classes) + (c < size % len(classes)) for c in range(len(classes))]
+    members = [(y == label).nonzero().squeeze(1) for label in classes]
+    if any(len(m) < q for m, q in zip(members, quota)):
+        raise ValueError(f"a stratified subset of {size} needs {max(quota)} samples of every class; the split has "
+                         f"{min(len(m) for m in members)} of its smallest class")
+    order = torch.cat([m[torch.randperm(len(m), generator=g)[:q]] for m, q in zip(members, quota)]).sort().values
     return x[order], y[order]
 
 

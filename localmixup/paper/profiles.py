@@ -20,12 +20,15 @@ FAITHFUL_FIRST = ("paper", "cpu", "quick")
 
 
 def check_profile(profile: str, *, allow_cpu: bool = False) -> torch.device:
-    """Validate ``profile`` and return the device to run it on.
+    """Validate ``profile`` (a chapter's profile, or another training protocol of
+    :data:`~localmixup.paper.recipes.PROTOCOLS`) and return the device to run it on.
 
     The paper profile on a CPU would take days: it is refused unless ``allow_cpu`` (which
     the book sets when every run of the profile is already recorded, so nothing trains).
     """
-    check_choice("profile", profile, PROFILES)
+    from localmixup.paper.recipes import PROTOCOLS
+
+    check_choice("profile", profile, tuple(dict.fromkeys((*PROFILES, *PROTOCOLS))))
     device = default_device()
     if profile == "paper" and device.type == "cpu" and not allow_cpu:
         raise RuntimeError(

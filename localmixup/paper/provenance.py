@@ -1,4 +1,4 @@
-"""Where a run or a chapter comes from: library versions, device, commit, date."""
+"""Where a run or a chapter comes from: library versions, device, host CPU, commit, date."""
 
 from __future__ import annotations
 
@@ -27,18 +27,32 @@ def default_device() -> torch.device:
 
 
 def git_commit() -> str:
-    """Commit of the project whose results are being written (``+dirty`` if its tracked files other than
-    ``book/`` and ``results/`` are modified), or ``unknown`` outside a git repository.
+    """Commit of the project whose results are being written, as its code stood when this process
+    first read it, or ``unknown`` outside a git repository.
+
+    ``+dirty`` follows the commit if tracked files other than ``book/`` and ``results/`` were
+    modified then, or if the checkout has changed since (a new commit, an edit): a long-lived
+    process (a sweep, its worker pool) keeps the code it loaded, so a later commit is not the
+    code that trained its runs. The first reading is taken when this module is imported, which
+    is when a sweep or one of its workers loads the trainer.
 
     The project is :func:`~localmixup.paper.records.project_root` (``$LOCALMIXUP_ROOT``, else the
     nearest parent of the working directory holding ``_toc.yml``, else the working directory), not
     the place the package is installed: a record names the code of the project it belongs to.
     """
-    return _commit_of(project_root())
+    root = project_root()
+    first = _first_state(root)
+    if first == "unknown" or _state(root) == first:
+        return first
+    return first.removesuffix("+dirty") + "+dirty"
 
 
 @cache
-def _commit_of(root: Path) -> str:
+def _first_state(root: Path) -> str:
+    return _state(root)
+
+
+def _state(root: Path) -> str:
     try:
         commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
         # Executed chapters and run records are outputs, not code: they do not make the commit dirty.
@@ -47,6 +61,25 @@ def _commit_of(root: Path) -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")
+
+
+def cpu_name() -> str:
+    """The host CPU as the math libraries see it: model, family/model/stepping, torch's vector ISA.
+
+    CPU results are bit-reproducible on one kind of CPU only: oneDNN, MKL and torch pick their
+    kernels (and so the rounding) from the processor, and one epoch of LeNet-5 differs by up to a
+    point of test error between two of those choices.
+    """
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    ids = ", ".join(f"{k.split()[-1]} {fields[k]}" for k in ("cpu family", "model", "stepping") if k in fields)
+    return f"{name} ({ids}), {torch.backends.cpu.get_cpu_capability()}" if ids else f"{name}, {torch.backends.cpu.get_cpu_capability()}"
 
 
 def environment(device: torch.device | str | None = None) -> dict[str, str]:
@@ -63,6 +96,10 @@ def environment(device: torch.device | str | None = None) -> dict[str, str]:
         "torchvision": torchvision.__version__,
         "numpy": numpy.__version__,
         "device": device_name(device),
+        "cpu": cpu_name(),
         "commit": git_commit(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+_first_state(project_root())  # the code this process runs is the code as it stands now

@@ -43,7 +43,22 @@ CPU_SETTINGS: dict[str, dict[str, Any]] = {
                           augment=False, adamixup_weighting="official"),
 }
 
-PROTOCOLS = {"paper": PAPER_SETTINGS, "cpu": CPU_SETTINGS, "quick": QUICK_SETTINGS}
+SIZE_EPOCHS = {1000: 100, 4000: 50, 15000: 25}
+"""The training-set sizes of the size study (Table 1 where Mixup has something to do) and the
+epochs each is trained for: more epochs for fewer images (100 epochs of 1,000 images are 700
+steps, 15 epochs of 60,000 are 7,000), enough for the test error to flatten (the pilot's curves)."""
+
+
+def _size_settings(size: int, epochs: int) -> dict[str, Any]:
+    milestones = (round(epochs * 8 / 15), round(epochs * 12 / 15))  # the cpu recipe's lr steps, rescaled
+    return {**CPU_SETTINGS["fashion_mnist"], "train_size": size, "subset_seed": "seed", "epochs": epochs, "milestones": milestones}
+
+
+#: The size study: the cpu recipe on a stratified subset drawn from each run's seed (``size<N>``).
+SIZE_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
+    f"size{size}": {"fashion_mnist": _size_settings(size, epochs)} for size, epochs in SIZE_EPOCHS.items()}
+
+PROTOCOLS = {"paper": PAPER_SETTINGS, "cpu": CPU_SETTINGS, "quick": QUICK_SETTINGS, **SIZE_SETTINGS}
 
 PAPER_CHOICES: dict[str, str] = {
     "alpha": "lambda ~ Beta(alpha, alpha) with alpha = 1 for Mixup and Local Mixup on every dataset: the paper does not "
@@ -81,6 +96,11 @@ PAPER_CHOICES: dict[str, str] = {
            "distance), normalise (0.5, 0.5), no augmentation; SGD momentum 0.9, wd 5e-4, lr 0.05 x0.1 after epochs 8 "
            "and 12, 15 epochs (both learning curves flat over the last epochs in a pilot), batch 128; Local Mixup as the "
            "paper's Fashion-MNIST script (decay = 5e-4, permutation pairing, loss normalised by the sum of weights).",
+    "sizes": "Table 1's question where Mixup has something to do: the cpu recipe (LeNet-5, lr 0.05 with its two steps "
+             "at 8/15 and 12/15 of the epochs, batch 128) on stratified subsets of 1,000, 4,000 and 15,000 training "
+             "images (100, 50 and 25 epochs), each drawn from the run's seed: the methods of one seed train on the "
+             "same images, and the seeds span draws of the data; the test split is always whole. The full split is "
+             "the cpu profile.",
     "last_batch": "The last incomplete batch of each epoch is dropped (e.g. 60000 = 937 x 64 + 32 on Fashion-MNIST) so that every "
                   "step has the same shape and can replay one CUDA graph; the order is reshuffled every epoch.",
     "evaluation": "Test error of the last epoch (no early stopping, no model selection on the test set).",
@@ -93,7 +113,8 @@ def profile_config(profile: str, dataset: str, method: str, seed: int = 0, **ove
 
     ``overrides`` replace settings (e.g. ``epochs=1``, ``decay=0.1``; None leaves a setting as it is);
     the settings of one method only (``decay``, ``decay_rule``: ``local``; ``adamixup_weighting``:
-    ``adamixup``) are dropped for the others. Unknown settings raise ``ValueError``.
+    ``adamixup``) are dropped for the others; a ``subset_seed`` of ``"seed"`` (the size study) is the
+    run's seed. Unknown settings raise ``ValueError``.
     """
     check_choice("profile", profile, tuple(PROTOCOLS))
     spec(dataset)
@@ -106,4 +127,6 @@ def profile_config(profile: str, dataset: str, method: str, seed: int = 0, **ove
         settings["decay"] = settings["decay_rule"] = None
     if method != "adamixup":
         settings["adamixup_weighting"] = None
+    if settings.get("subset_seed") == "seed":
+        settings["subset_seed"] = seed
     return TrainConfig(dataset=dataset, method=method, seed=seed, profile=profile, **settings)

@@ -7,35 +7,27 @@ as the mixing sees them (subset, padding and normalisation of the run), once per
 
 from __future__ import annotations
 
-import dataclasses
 from functools import lru_cache
 
-import torch.nn.functional as F
-
 from localmixup.decay import RULES, auto_decay
-from localmixup.paper.data import DeviceLoader, load_arrays, spec, subset
+from localmixup.paper.data import DeviceLoader, spec
 from localmixup.paper.engine.config import TrainConfig
+from localmixup.paper.engine.prepare import train_split
 from localmixup.validation import check_choice
 
 
-@lru_cache(maxsize=16)
-def _rate(dataset: str, train_size: int | None, pad: int, rule: str) -> float:
+@lru_cache(maxsize=64)
+def _rate(dataset: str, train_size: int | None, subset_seed: int | None, pad: int, rule: str) -> float:
+    x, y = train_split(TrainConfig(dataset=dataset, method="baseline", batch_size=2, train_size=train_size,
+                                   subset_seed=subset_seed, pad=pad))
     s = spec(dataset)
-    arrays = load_arrays(dataset)
-    x, y = subset(arrays.x_train, arrays.y_train, train_size)
-    if pad:
-        x = F.pad(x, (pad,) * 4)  # black pixels, as prepare pads
     images = DeviceLoader(x, y, 1, mean=s.mean, std=s.std).normalise(x)
     return auto_decay(images, y if rule == "nearest_other_class" else None, rule=rule)
 
 
 def automatic_decay(config: TrainConfig, rule: str = "nearest_other_class") -> float:
     """The decay rate that rule ``rule`` of :func:`localmixup.decay.auto_decay` gives on the training
-    split of ``config`` (its ``train_size`` subset, ``pad`` and normalisation; the run's seed plays
-    no part). Costs about 10 CPU-seconds on all of Fashion-MNIST, once per process."""
-    return _rate(config.dataset, config.train_size, config.pad, check_choice("rule", rule, RULES))
-
-
-def with_automatic_decay(config: TrainConfig, rule: str = "nearest_other_class") -> TrainConfig:
-    """``config`` (a ``local`` run) with the decay rate of :func:`~.automatic_decay` and ``decay_rule`` set."""
-    return dataclasses.replace(config, decay=automatic_decay(config, rule), decay_rule=rule)
+    split of ``config`` (its ``train_size`` subset, drawn from ``subset_seed`` if set, ``pad`` and
+    normalisation; nothing else of the run plays a part). Costs about 10 CPU-seconds on all of
+    Fashion-MNIST, once per process and split."""
+    return _rate(config.dataset, config.train_size, config.subset_seed, config.pad, check_choice("rule", rule, RULES))

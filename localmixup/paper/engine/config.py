@@ -37,7 +37,11 @@ class TrainConfig:
     (Mixup and Local Mixup). ``adamixup_weighting`` (``method="adamixup"`` only; None: the
     module's default) is :class:`~localmixup.baselines.adamixup.AdaMixup`'s ``weighting``. The learning
     rate follows ``schedule`` (see :func:`~localmixup.paper.engine.optim.lr_at`). ``train_size`` /
-    ``test_size`` (None = all) take a fixed random subset, the same for every seed and method.
+    ``test_size`` (None = all) take a fixed random subset, the same for every seed and method;
+    with ``subset_seed`` (an integer >= 0, with ``train_size``) the training subset is instead
+    stratified (the same count of every class) and drawn from that seed: the studies across
+    training-set sizes set it to the run's seed, so that every method of a seed trains on the same
+    images and the seeds span draws of the data.
     ``augment`` None means the dataset's default (crop + flip for CIFAR). ``pad`` zero-pads every
     image by that many pixels on each side (2 turns 28x28 Fashion-MNIST into LeNet-5's 32x32).
 
@@ -66,6 +70,7 @@ class TrainConfig:
     epochs: int = 1
     batch_size: int = 64
     train_size: int | None = None
+    subset_seed: int | None = None
     test_size: int | None = None
     augment: bool | None = None
     pad: int = 0
@@ -113,6 +118,11 @@ class TrainConfig:
         for name, total in (("train_size", s.sizes[0]), ("test_size", s.sizes[1])):
             if getattr(self, name) is not None:
                 check_integer(name, getattr(self, name), low=1, high=total)
+        if self.subset_seed is not None:
+            check_integer("subset_seed", self.subset_seed, low=0)
+            if self.train_size is None:
+                raise ValueError("subset_seed draws a training subset: it needs train_size (an integer in "
+                                 f"[1, {s.sizes[0]}]), got train_size=None")
         train = s.sizes[0] if self.train_size is None else self.train_size
         if self.batch_size > train:
             raise ValueError(f"batch_size must be an integer in [2, {train}] (the training images), got {self.batch_size}")

@@ -20,7 +20,9 @@ from typing import Any, NamedTuple
 import torch
 
 from localmixup.baselines.adamixup import adamixup_step
+from localmixup.intrusion import intruders
 from localmixup.mixing import LocalMixup, MixedBatch
+from localmixup.paper.data import DeviceLoader
 from localmixup.paper.engine.checkpoints import Checkpoint, resume, save_checkpoint
 from localmixup.paper.engine.config import TrainConfig
 from localmixup.paper.engine.evaluate import test_error
@@ -45,10 +47,48 @@ class _Runs(NamedTuple):
     optimizer: SGD
     state: list[torch.Tensor]  # every tensor a step modifies
     generators: list[torch.Generator | Streams]  # every random source the training draws from
-    # one step on the runs' batches [(x, y)] * R, adding AdaMixup's statistics to the dict; returns the
-    # detached losses, (R,) or a scalar for one run (not synchronised)
-    step: Callable[[Batches, dict[str, torch.Tensor]], torch.Tensor]
+    # one step on the runs' batches [(x, y)] * R, adding its statistics to the epoch's totals; returns
+    # the detached losses, (R,) or a scalar for one run (not synchronised)
+    step: Callable[[Batches, "_Totals"], torch.Tensor]
     errors: Callable[[], list[float]]  # test error of each run, percent
+
+
+class _Totals(dict):
+    """An epoch's sums of step statistics, reported divided by the epoch's steps; those measured on
+    some steps only (:meth:`sample`) are divided by their own count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.samples: dict[str, int] = {}
+
+    def sample(self, key: str, value: torch.Tensor) -> None:
+        self[key] = self[key] + value if key in self else value
+        self.samples[key] = self.samples.get(key, 0) + 1
+
+    def means(self, steps: int) -> dict[str, float]:
+        return {k: v.item() / self.samples.get(k, steps) for k, v in self.items() if k != "loss"}
+
+
+class _MixingStats:
+    """What a run's mixing does, per epoch: the mean pair weight of its batches, and the manifold
+    intrusion of the first batch of the epoch (the share of virtual points whose nearest training
+    image has another class than their dominant label; the same share weighted by the pair weights,
+    i.e. of Eq. (2)'s loss; and the mean weight of those intruders). Reads the batch only: the run
+    trains bit for bit as without it."""
+
+    def __init__(self, train: DeviceLoader) -> None:
+        self.x, self.y = train.normalise(train.x), train.y
+
+    def __call__(self, batch: MixedBatch, totals: _Totals) -> MixedBatch:
+        totals.sample("pair_weight", batch.weight.mean())
+        if "intrusion_rate" not in totals:  # the epoch's first batch
+            dominant = torch.where(torch.as_tensor(batch.lam) >= 0.5, batch.y_a, batch.y_b)
+            bad = intruders(batch.x, dominant, self.x, self.y).float()
+            totals.sample("intrusion_rate", bad.mean())
+            totals.sample("weighted_intrusion_rate", (bad * batch.weight).sum() / batch.weight.sum())
+            if bad.any():
+                totals.sample("intruder_weight", batch.weight[bad.bool()].mean())
+        return batch
 
 
 def _mixed(mixer: LocalMixup | None, x: torch.Tensor, y: torch.Tensor) -> MixedBatch:
@@ -57,18 +97,23 @@ def _mixed(mixer: LocalMixup | None, x: torch.Tensor, y: torch.Tensor) -> MixedB
 
 def _alone(run: Prepared, config: TrainConfig, fast: bool, device: torch.device) -> _Runs:
     model, optimizer, mixer = run.model, run.optimizer, run.mixer
+    stats = _MixingStats(run.train) if mixer is not None else None
     if config.method == "adamixup":
-        def step(batches: Batches, totals: dict[str, torch.Tensor]) -> torch.Tensor:
+        def step(batches: Batches, totals: _Totals) -> torch.Tensor:
             return adamixup_step(model, optimizer, *batches[0], run.generators["mix"], totals)
     elif fast:
         captured = CapturedStep.for_model(model, optimizer, (config.batch_size, *config.input_shape),
                                           config.num_classes, device)
 
-        def step(batches: Batches, totals: dict[str, torch.Tensor]) -> torch.Tensor:
-            return captured(_mixed(mixer, *batches[0]))
+        def step(batches: Batches, totals: _Totals) -> torch.Tensor:
+            batch = _mixed(mixer, *batches[0])
+            return captured(stats(batch, totals) if stats is not None else batch)
+    elif mixer is not None:
+        def step(batches: Batches, totals: _Totals) -> torch.Tensor:
+            return optimiser_step(lambda b: model_loss(model, b), optimizer, stats(mixer(*batches[0]), totals))
     else:
-        def step(batches: Batches, totals: dict[str, torch.Tensor]) -> torch.Tensor:
-            return eager_step(model, optimizer, *batches[0], mixer)
+        def step(batches: Batches, totals: _Totals) -> torch.Tensor:
+            return eager_step(model, optimizer, *batches[0], None)
     return _Runs(optimizer, [*model.parameters(), *model.buffers()], run.training_generators, step,
                     lambda: [test_error(model, run.test)])
 
@@ -111,7 +156,7 @@ def _stacked(runs: Sequence[Prepared], configs: Sequence[TrainConfig], fast: boo
     captured = CapturedStep(loss_of, optimizer, stack.state(), (config.batch_size, *config.input_shape),
                             config.num_classes, device, runs=len(runs)) if fast else None
 
-    def step(batches: Batches, totals: dict[str, torch.Tensor]) -> torch.Tensor:
+    def step(batches: Batches, totals: _Totals) -> torch.Tensor:
         batch = mix(batches)
         return optimiser_step(loss_of, optimizer, batch) if captured is None else captured(batch)
 
@@ -182,12 +227,12 @@ def fit(configs: Sequence[TrainConfig], device: torch.device | str | None = None
         lr = lr_at(first, index)
         training.optimizer.set_lr(lr)
         total = torch.zeros(len(configs), device=device)
-        totals: dict[str, torch.Tensor] = {}
+        totals = _Totals()
         for i, batches in enumerate(zip(*loaders)):
             with probe if probe is not None and index == 0 and i == 0 else nullcontext():
                 total += training.step(batches, totals)
         steps = len(loaders[0])
-        return EpochResult((total / steps).tolist(), lr, {k: [v.item() / steps] * len(configs) for k, v in totals.items() if k != "loss"})
+        return EpochResult((total / steps).tolist(), lr, {k: [v] * len(configs) for k, v in totals.means(steps).items()})
 
     def save(done: int, alive: list[bool]) -> None:
         if keeper.due():

@@ -53,6 +53,17 @@ def resolve_device(device: torch.device | str | None) -> torch.device:
     return torch.device(device) if device is not None else default_device()
 
 
+def train_split(config: TrainConfig, *, download: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training images (uint8 (N, C, H, W), padded by ``config.pad``) and labels (N,) of ``config``'s
+    run: its ``train_size`` subset (stratified and drawn from ``subset_seed`` if set)."""
+    arrays = load_arrays(config.dataset, download=download)
+    if config.subset_seed is None:
+        x, y = subset(arrays.x_train, arrays.y_train, config.train_size)
+    else:
+        x, y = subset(arrays.x_train, arrays.y_train, config.train_size, config.subset_seed, stratified=True)
+    return (F.pad(x, (config.pad,) * 4) if config.pad else x), y  # black pixels
+
+
 def prepare(config: TrainConfig, device: torch.device | str | None = None, *, download: bool | None = None) -> Prepared:
     """Build the run of ``config`` from its seed (not trained), on ``device`` (default: CUDA if visible).
 
@@ -63,11 +74,11 @@ def prepare(config: TrainConfig, device: torch.device | str | None = None, *, do
     """
     device = resolve_device(device)
     s = spec(config.dataset)
+    x_train, y_train = train_split(config, download=download)
     arrays = load_arrays(config.dataset, download=download)
-    x_train, y_train = subset(arrays.x_train, arrays.y_train, config.train_size)
     x_test, y_test = subset(arrays.x_test, arrays.y_test, config.test_size)
     if config.pad:
-        x_train, x_test = (F.pad(x, (config.pad,) * 4) for x in (x_train, x_test))
+        x_test = F.pad(x_test, (config.pad,) * 4)
     ada = config.method == "adamixup"
     mix = generator(config.seed, "mix", device) if ada else Streams(config.seed, stream=stream_path("mix"), device=device)
     generators = {"init": generator(config.seed, "init"), "order": generator(config.seed, "order", device), "mix": mix}

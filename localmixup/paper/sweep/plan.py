@@ -54,7 +54,8 @@ def make_configs(datasets: str | Sequence[str], methods: str | Sequence[str], se
                  decays: Sequence[float | str] | None = None, **overrides) -> list[TrainConfig]:
     """Every run of a sweep: datasets x methods x seeds (x decays for ``local``; default: the
     profile's decay rate of the dataset; ``"auto"``: the automatic rate of the training split,
-    :func:`~localmixup.paper.engine.automatic_decay.automatic_decay`, computed here once).
+    :func:`~localmixup.paper.engine.automatic_decay.automatic_decay`, computed here once per training
+    split: once for a fixed subset, per seed where each seed draws its own).
     ``overrides`` as in :func:`~localmixup.paper.recipes.profile_config`."""
     datasets = parse_list("dataset", datasets, tuple(DATASETS))
     methods = parse_list("method", methods, METHODS)
@@ -63,12 +64,11 @@ def make_configs(datasets: str | Sequence[str], methods: str | Sequence[str], se
     for dataset in datasets:
         for method in methods:
             for decay in (decays or [None]) if method == "local" else [None]:
-                if decay == "auto":
-                    rule = {"decay": automatic_decay(profile_config(profile, dataset, method, **overrides)),
-                            "decay_rule": "nearest_other_class"}
-                else:
-                    rule = {"decay": decay}
                 for seed in seeds:
+                    rule = {"decay": decay}
+                    if decay == "auto":
+                        rule = {"decay": automatic_decay(profile_config(profile, dataset, method, seed, **overrides)),
+                                "decay_rule": "nearest_other_class"}
                     configs.append(profile_config(profile, dataset, method, seed, **overrides, **rule))
     return configs
 
@@ -90,6 +90,8 @@ def folder_tag(config: TrainConfig, stack: int = 1) -> str:
         tag = config.profile
     else:
         d = config.to_dict()
+        if d["subset_seed"] == config.seed:  # each seed draws its own subset: one folder for all seeds
+            d["subset_seed"] = "seed"
         for key in ("seed", "method", "decay", "decay_rule"):
             d.pop(key)
         tag = f"{config.profile}-custom-{hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]}"
