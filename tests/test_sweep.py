@@ -428,3 +428,25 @@ def test_the_automatic_decay_is_computed_once_from_the_training_split(tmp_path, 
     assert [c.decay for c in auto] == [expected, expected] and all(c.decay_rule == "nearest_other_class" for c in auto)
     assert [record_path(c).name for c in auto] == ["local-auto-seed0.json", "local-auto-seed1.json"]
     assert folder_tag(auto[0]) == folder_tag(fixed[0])  # a per-run setting, like the rate itself
+
+
+def test_a_record_made_before_a_field_was_added_stands_for_its_default(tmp_path, monkeypatch):
+    """A field added to TrainConfig (here subset_seed) is absent from older records: they trained as its default."""
+    import json
+
+    from localmixup.paper.recipes import profile_config
+    from localmixup.paper.sweep.plan import pending, record_path
+
+    monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))
+    config = profile_config("cpu", "fashion_mnist", "baseline", 0)
+    old = config.to_dict()
+    del old["subset_seed"]
+    path = record_path(config)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"config": old, "status": "ok", "epochs": [], "final_test_error_pct": 9.0,
+                                "threads": 1, "stack": None}))
+    assert pending([config]) == []
+    other = profile_config("cpu", "fashion_mnist", "baseline", 0, train_size=1000, subset_seed=0)
+    monkeypatch.setattr("localmixup.paper.sweep.plan.record_path", lambda c, stack=1: path)
+    with pytest.raises(ValueError, match="differs in subset_seed, train_size"):
+        pending([other])
