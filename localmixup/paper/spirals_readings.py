@@ -1,0 +1,209 @@
+"""What the spirals records say (Figure 3): the paper's two readings, on one data set or across
+draws of the data, and the shape of the runs behind a mean.
+
+The paper reads its Figure 3 twice: (1) Mixup and Local Mixup beat training without mixing
+(eps = 0), and (2) Local Mixup, at its best threshold, beats Mixup (the largest eps). Both are
+paired comparisons: runs that share a seed share their initial weights and data order.
+
+On one data set a comparison is the mean of the per-seed differences with its Student-t interval
+over seeds (:func:`~localmixup.paper.report.paired_difference`): it says nothing of another draw
+of the data. Across draws (runs nested in data sets), the estimate is the mean over draws of each
+draw's mean difference, with the Student-t interval over draws (D - 1 degrees of freedom): with the
+same number of runs on every draw this is the two-stage (summary-statistics) reading of a nested
+design, whose interval includes the draw-to-draw variance as well as the run-to-run noise (the
+variance of a draw's mean is ``between + within / runs``); it needs no model of how the two mix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+import pandas as pd
+
+from localmixup.paper.report import PairedDifference, confidence_interval, paired_difference
+
+SEPARATED_PCT = 1.0
+"""A run whose test error ends below this (percent) separated the spirals."""
+
+FAILED_PCT = 10.0
+"""A run whose test error ends above this (percent) failed to separate them."""
+
+
+def run_shape(frame: pd.DataFrame, by: Sequence[str] = ("setting", "data", "eps")) -> pd.DataFrame:
+    """Per group of ``by``: runs, mean, median and standard deviation of the final test error (%),
+    and the shares (%) of runs below :data:`SEPARATED_PCT` and above :data:`FAILED_PCT`.
+
+    ``frame``: one row per run with ``test_error_pct`` and the columns of ``by``
+    (:func:`~localmixup.paper.sweep.spirals.load_spirals_sweep`)."""
+    groups = frame.groupby(list(by))["test_error_pct"]
+    return pd.DataFrame({
+        "runs": groups.count(), "mean": groups.mean(), "median": groups.median(), "sd": groups.std(),
+        f"below {SEPARATED_PCT:g}% (%)": groups.apply(lambda s: 100 * float((s < SEPARATED_PCT).mean())),
+        f"above {FAILED_PCT:g}% (%)": groups.apply(lambda s: 100 * float((s > FAILED_PCT).mean())),
+    })
+
+
+def complete_draws(frame: pd.DataFrame, grid: Iterable[float]) -> pd.DataFrame:
+    """The runs of ``frame`` (one row per run) on the data sets that are complete for their
+    setting: runs at every eps of ``grid`` (and no other), with the same seeds at each, and as
+    many runs as the fullest such data set, so that each weighs the same in an across-draws mean."""
+    grid = {float(e) for e in grid}
+    parts = []
+    for _, runs in frame.groupby("setting"):
+        complete = {}
+        for data, d in runs.groupby("data"):
+            seeds = {frozenset(s) for _, s in d.groupby("eps")["seed"]}
+            if set(d["eps"]) == grid and len(seeds) == 1:
+                complete[data] = len(next(iter(seeds)))
+        if complete:
+            full = max(complete.values())
+            parts.append(runs[runs["data"].isin([data for data, n in complete.items() if n == full])])
+    return pd.concat(parts) if parts else frame.iloc[:0]
+
+
+def _errors(frame: pd.DataFrame, setting: str, eps: float) -> pd.DataFrame:
+    rows = frame[(frame["setting"] == setting) & (frame["eps"] == eps)]
+    if rows.empty:
+        raise ValueError(f"no recorded run of setting {setting!r} at eps={eps:g}")
+    return rows
+
+
+def paired(frame: pd.DataFrame, setting: str, eps_a: float, eps_b: float) -> PairedDifference:
+    """Error at ``eps_a`` minus error at ``eps_b`` (points) on one data set, paired by seed."""
+    a, b = (_errors(frame, setting, e) for e in (eps_a, eps_b))
+    if a["data"].nunique() != 1 or set(a["data"]) != set(b["data"]):
+        raise ValueError(f"paired() reads one data set; these runs span {sorted(set(a['data']) | set(b['data']))}: "
+                         "use paired_across_draws()")
+    return paired_difference(dict(zip(a["seed"], a["test_error_pct"])), dict(zip(b["seed"], b["test_error_pct"])))
+
+
+def per_draw(frame: pd.DataFrame, setting: str, eps_a: float, eps_b: float | None = None) -> pd.Series:
+    """Per data set: the mean error at ``eps_a`` or, with ``eps_b``, the mean paired difference
+    ``eps_a - eps_b`` over the seeds both ran on that data set."""
+    a = _errors(frame, setting, eps_a).set_index(["data", "seed"])["test_error_pct"]
+    if eps_b is None:
+        return a.groupby(level="data").mean()
+    b = _errors(frame, setting, eps_b).set_index(["data", "seed"])["test_error_pct"]
+    return (a - b).dropna().groupby(level="data").mean()
+
+
+def across_draws(values: pd.Series) -> PairedDifference:
+    """The mean over data sets of ``values`` (one number per data set, :func:`per_draw`) with its
+    Student-t interval over data sets; ``separated`` when the interval excludes 0."""
+    mean, half, n = confidence_interval(list(values))
+    return PairedDifference(mean, half, n, bool(n >= 2 and abs(mean) > half))
+
+
+class Reading(NamedTuple):
+    """The paper's two readings of Figure 3 in one setting (errors in %, differences in points).
+
+    ``mixup_vs_none``: Mixup minus no mixing; ``local_vs_none``, ``local_vs_mixup``: the best local
+    threshold ``best_eps`` (lowest mean error strictly between 0 and the Mixup threshold) minus no
+    mixing, minus Mixup. On one data set, intervals over seeds; across draws, over data sets.
+    """
+
+    setting: str
+    scope: str  # "one data set" or "across draws"
+    data_sets: int
+    mixup_eps: float
+    best_eps: float
+    means: dict[float, float]
+    mixup_vs_none: PairedDifference
+    local_vs_none: PairedDifference
+    local_vs_mixup: PairedDifference
+
+    @property
+    def first_holds(self) -> bool:
+        """Mixup and Local Mixup both below no mixing."""
+        return self.mixup_vs_none.side == "below" and self.local_vs_none.side == "below"
+
+    @property
+    def second_holds(self) -> bool:
+        """Local Mixup below Mixup."""
+        return self.local_vs_mixup.side == "below"
+
+    def markdown(self, label: str, zero: str = "no mixing") -> str:
+        """The reading as Markdown bullets, every number from the runs; ``zero`` names eps = 0."""
+        unit = "data sets" if self.scope == "across draws" else "paired seeds"
+
+        def diff(name: str, d: PairedDifference) -> str:
+            if d.n < 2:
+                return f"{name}: {d.mean:+.2f} points from {d.n} {unit}, too few for an interval"
+            verdict = {"below": "lower", "above": "higher", "not separated": "the interval contains 0"}[d.side]
+            return f"{name}: {d.mean:+.2f} points (95% CI {d.mean - d.half:+.2f} to {d.mean + d.half:+.2f}, {d.n} {unit}): {verdict}"
+
+        return "\n".join([
+            f"**{label}** ({self.data_sets} data set(s), intervals over {unit}): {zero} {self.means[0.0]:.1f}%, Mixup "
+            f"(ε = {self.mixup_eps:g}) {self.means[self.mixup_eps]:.1f}%, best local threshold ε = {self.best_eps:g} "
+            f"{self.means[self.best_eps]:.1f}%.",
+            f"- {diff(f'Mixup − {zero}', self.mixup_vs_none)}.",
+            f"- {diff(f'Local (ε = {self.best_eps:g}) − {zero}', self.local_vs_none)}.",
+            f"- {diff(f'Local (ε = {self.best_eps:g}) − Mixup', self.local_vs_mixup)}.",
+            f"- First reading (Mixup and Local Mixup beat {zero}): **{'holds' if self.first_holds else 'does not hold'}**; "
+            f"second reading (Local Mixup beats Mixup): **{'holds' if self.second_holds else 'does not hold'}**.",
+        ])
+
+
+def reading(frame: pd.DataFrame, setting: str, mixup_eps: float) -> Reading:
+    """The two readings for ``setting`` from its runs in ``frame`` (one row per run: ``setting``,
+    ``data``, ``eps``, ``seed``, ``test_error_pct``), at every eps recorded, Mixup being
+    ``mixup_eps`` (a threshold at or above the largest distance between training points). One data
+    set: intervals over seeds; several: the across-draws reading (see the module docstring)."""
+    runs = frame[frame["setting"] == setting]
+    draws = sorted(set(runs["data"]))
+    if not draws:
+        raise ValueError(f"no recorded run of setting {setting!r}")
+    means = {float(e): float(v) for e, v in
+             (runs.groupby(["eps", "data"])["test_error_pct"].mean().groupby(level="eps").mean()).items()}
+    local = {e: m for e, m in means.items() if 0.0 < e < mixup_eps}
+    if 0.0 not in means or mixup_eps not in means or not local:
+        raise ValueError(f"setting {setting!r} needs runs at eps = 0, at eps = {mixup_eps:g} and between; has {sorted(means)}")
+    best = min(local, key=local.get)
+    if len(draws) == 1:
+        compare = lambda a, b: paired(runs, setting, a, b)  # noqa: E731
+    else:
+        compare = lambda a, b: across_draws(per_draw(runs, setting, a, b))  # noqa: E731
+    return Reading(setting, "one data set" if len(draws) == 1 else "across draws", len(draws), mixup_eps, best, means,
+                   compare(mixup_eps, 0.0), compare(best, 0.0), compare(best, mixup_eps))
+
+
+class Collapse(NamedTuple):
+    """Runs that separated the spirals and then lost it, at one eps (errors in %)."""
+
+    runs: int
+    separated: int  # reached below SEPARATED_PCT * 2 at some recorded epoch
+    collapsed: int  # of those, ended above FAILED_PCT
+    best_epoch_mean: float  # mean over runs of each run's lowest recorded test error
+    last_epoch_mean: float
+    lowest_mean_epoch: int  # the recorded epoch where the mean error over runs is lowest
+    lowest_mean: float
+
+
+def collapses(curves: pd.DataFrame) -> dict[float, Collapse]:
+    """Per eps, from learning curves (one row per eps, seed and recorded epoch with
+    ``test_error_pct``, :func:`~localmixup.paper.sweep.spirals.load_spirals_curves`): how many runs
+    reached under twice :data:`SEPARATED_PCT` and then ended above :data:`FAILED_PCT`, and the
+    best-epoch against the last-epoch error."""
+    out = {}
+    for eps, rows in curves.groupby("eps"):
+        by_run = rows.sort_values("epoch").groupby("seed")["test_error_pct"]
+        best, last = by_run.min(), by_run.last()
+        reached = best < 2 * SEPARATED_PCT
+        mean_by_epoch = rows.groupby("epoch")["test_error_pct"].mean()
+        out[float(eps)] = Collapse(len(best), int(reached.sum()), int((reached & (last > FAILED_PCT)).sum()), float(best.mean()),
+                                   float(last.mean()), int(mean_by_epoch.idxmin()), float(mean_by_epoch.min()))
+    return out
+
+
+def describe_collapses(table: dict[float, Collapse], eps_values: Iterable[float]) -> str:
+    """One sentence per eps of ``eps_values``: separated, collapsed, best-epoch and last-epoch means."""
+    lines = []
+    for eps in eps_values:
+        c = table[eps]
+        lines.append(f"- ε = {eps:g}: {c.separated} of {c.runs} runs reached under {2 * SEPARATED_PCT:g}% test error at some "
+                     f"recorded epoch and {c.collapsed} of them ended above {FAILED_PCT:g}%; each run's best recorded epoch "
+                     f"averages {c.best_epoch_mean:.1f}% against {c.last_epoch_mean:.1f}% at the last; the mean over runs is "
+                     f"lowest at epoch {c.lowest_mean_epoch} ({c.lowest_mean:.1f}%).")
+    return "\n".join(lines) if lines else "(no threshold asked)"
+

@@ -1,0 +1,84 @@
+"""The spirals readings on small synthetic records: each verdict in each direction, one data set and across draws."""
+
+import pandas as pd
+import pytest
+
+from localmixup.paper.spirals_readings import across_draws, collapses, paired, per_draw, reading, run_shape
+
+
+def _frame(errors: dict[float, list[float]], data: str = "authors", setting: str = "authors", offset: int = 0) -> pd.DataFrame:
+    """Runs of one setting on one data set: errors[eps][i] is the error of seed offset + i."""
+    return pd.DataFrame([{"setting": setting, "data": data, "eps": eps, "seed": offset + i, "test_error_pct": e}
+                         for eps, values in errors.items() for i, e in enumerate(values)])
+
+
+def test_both_readings_hold_when_mixup_and_local_are_below_no_mixing_and_local_below_mixup():
+    frame = _frame({0.0: [20, 22, 24, 26], 1.0: [5, 6, 7, 8], 10.0: [10, 11, 12, 13.5]})
+    r = reading(frame, "authors", 10.0)
+    assert r.scope == "one data set" and r.best_eps == 1.0 and r.first_holds and r.second_holds
+    assert r.mixup_vs_none.side == "below" and r.local_vs_mixup.n == 4
+    assert r.means == {0.0: 23.0, 1.0: 6.5, 10.0: 11.625}
+    text = r.markdown("(a) on the authors' data")
+    assert "First reading (Mixup and Local Mixup beat no mixing): **holds**" in text and "95% CI" in text
+
+
+def test_the_first_reading_fails_when_mixup_is_not_below_no_mixing_and_the_second_when_local_is_not_below_mixup():
+    frame = _frame({0.0: [10, 11, 12, 13], 1.0: [5, 6, 7, 8], 10.0: [10.5, 10, 13, 12.5]})
+    r = reading(frame, "authors", 10.0)
+    assert r.mixup_vs_none.side == "not separated" and not r.first_holds and r.second_holds
+    worse = reading(_frame({0.0: [20, 22, 24, 26], 1.0: [12, 13, 14, 15], 10.0: [5, 6, 7, 8]}), "authors", 10.0)
+    assert worse.local_vs_mixup.side == "above" and not worse.second_holds
+    assert "**does not hold**" in worse.markdown("x")
+
+
+def test_across_draws_the_interval_is_over_data_sets_and_carries_their_spread():
+    # two draws: the difference is -10 on one and +2 on the other, each with tiny run noise
+    one = _frame({0.0: [30, 30.1, 29.9], 1.0: [20, 20.1, 19.9], 10.0: [20, 20, 20]}, data="draw 0")
+    two = _frame({0.0: [10, 10.1, 9.9], 1.0: [12, 12.1, 11.9], 10.0: [20, 20, 20]}, data="draw 1", offset=1000)
+    frame = pd.concat([one, two])
+    assert per_draw(frame, "authors", 1.0, 0.0).round(6).to_dict() == {"draw 0": -10.0, "draw 1": 2.0}
+    r = reading(frame, "authors", 10.0)
+    assert r.scope == "across draws" and r.data_sets == 2 and r.local_vs_none.n == 2
+    assert r.local_vs_none.mean == pytest.approx(-4.0) and r.local_vs_none.side == "not separated"  # the draws disagree
+    within = paired(one, "authors", 1.0, 0.0)
+    assert within.side == "below"  # on one draw alone it looks certain
+    with pytest.raises(ValueError, match="use paired_across_draws"):
+        paired(frame, "authors", 1.0, 0.0)
+    assert across_draws(pd.Series([1.0, 1.1, 0.9])).side == "above"
+
+
+def test_readings_refuse_what_they_cannot_read():
+    with pytest.raises(ValueError, match="needs runs at eps = 0"):
+        reading(_frame({0.0: [1, 2], 10.0: [1, 2]}), "authors", 10.0)
+    with pytest.raises(ValueError, match="no recorded run of setting 'eq2-graph'"):
+        reading(_frame({0.0: [1, 2]}), "eq2-graph", 10.0)
+
+
+def test_run_shape_counts_separated_and_failed_runs():
+    table = run_shape(_frame({0.0: [0.0, 0.5, 12.0, 30.0]}))
+    row = table.loc[("authors", "authors", 0.0)]
+    assert row["runs"] == 4 and row["median"] == 6.25 and row["below 1% (%)"] == 50.0 and row["above 10% (%)"] == 50.0
+
+
+def test_collapses_count_runs_that_separated_then_failed():
+    curves = pd.DataFrame([{"eps": 0.0, "seed": s, "epoch": e, "test_error_pct": v}
+                           for s, values in enumerate([[5, 1, 20], [5, 1, 1], [30, 30, 30]])
+                           for e, v in zip((10, 20, 30), values)])
+    c = collapses(curves)[0.0]
+    assert (c.runs, c.separated, c.collapsed) == (3, 2, 1)
+    assert c.best_epoch_mean == pytest.approx(32 / 3) and c.last_epoch_mean == pytest.approx(17.0)
+    assert c.lowest_mean_epoch == 20 and c.lowest_mean == pytest.approx(32 / 3)
+
+
+def test_complete_draws_keep_the_balanced_data_sets_only():
+    from localmixup.paper.spirals_readings import complete_draws
+
+    full = _frame({0.0: [1, 2], 1.0: [1, 2]}, data="draw 0")
+    partial = _frame({0.0: [1, 2]}, data="draw 1", offset=1000)  # eps = 1 not trained yet
+    short = _frame({0.0: [1], 1.0: [1]}, data="draw 2", offset=2000)  # fewer runs than the others
+    other = _frame({0.0: [5], 1.0: [6]}, data="draw 2", setting="eq2-permutation", offset=2000)
+    kept = complete_draws(pd.concat([full, partial, short, other]), [0.0, 1.0])
+    assert sorted(set(kept[kept.setting == "authors"]["data"])) == ["draw 0"]
+    assert sorted(set(kept[kept.setting == "eq2-permutation"]["data"])) == ["draw 2"]
+    assert complete_draws(partial.iloc[:0], [0.0, 1.0]).empty
+    assert complete_draws(full, [0.0, 1.0, 10.0]).empty  # a threshold of the grid not trained yet
