@@ -407,7 +407,7 @@ def test_cli_errors_are_one_line(tmp_path, monkeypatch, capsys):
     from localmixup.paper.sweep.spirals import main
 
     monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))
-    for args, needle in [(["--setting", "authors", "--eps", "0.7", "--runs", "1"], "not on the authors' grid"),
+    for args, needle in [(["--setting", "authors", "--eps", "0.7", "--runs", "1"], "give one (--batch-size on the command line"),
                          (["--setting", "authors", "--threads", "0"], "--threads"),
                          (["--setting", "mine"], "invalid choice"),
                          (["--setting", "authors", "--hidden", "10,x"], "--hidden")]:
@@ -489,3 +489,37 @@ def test_the_authors_files_as_shipped():
     split = load_authors_spirals(ROOT / "data" / "spirals_dataset")
     assert split.x_train.shape == (1600, 2) and split.x_test.shape == (400, 2)
     assert set(split.y_train.tolist()) == {0, 1} and abs(float(split.x_train.mean())) < 0.05
+
+
+def test_the_spirals_sweep_checks_its_files_before_training(tmp_path, monkeypatch, capsys):
+    """A corrupt chunk is named with the option that sets it aside; an off-grid eps takes --batch-size;
+    a results folder that cannot be written is refused before anything trains."""
+    from localmixup.paper.chapters import recorded
+    from localmixup.paper.sweep.spirals import main
+
+    monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path / "results"))
+    small = ["--setting", "eq2-permutation", "--runs", "2", "--epochs", "1", "--hidden", "8", "--points-per-class", "30",
+             "--chunk", "2", "--no-progress", "--tag", "t"]
+    assert main([*small, "--eps", "0.7", "--batch-size", "16"]) == 0  # off the authors' grid, with a batch size
+    chunk = sweep_folder("t", "eq2-permutation", 0.7) / "seeds-00000-00001.json"
+    assert json.loads(chunk.read_text())["config"]["batch_size"] == 16
+    for damage in ('{"config": {}, "data": {}, "runs": {}}', '{"config": {}, "data": {}, "seeds": [], "runs": {}}', "{trunc"):
+        chunk.write_text(damage)
+        assert main([*small, "--eps", "0.7", "--batch-size", "16"]) == 2
+        error = capsys.readouterr().err
+        assert str(chunk) in error and "--set-aside-corrupt" in error and error.count("\n") == 1
+        assert chunk.read_text() == damage  # left in place
+    assert main([*small, "--eps", "0.7", "--batch-size", "16", "--set-aside-corrupt"]) == 0
+    assert "set aside" in capsys.readouterr().out and (chunk.parent / "corrupt" / chunk.name).is_file() and chunk.is_file()
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the results folder should be")
+    monkeypatch.setenv("LOCALMIXUP_RESULTS", str(blocked))
+    assert main([*small, "--eps", "1"]) == 2 and "is a file" in capsys.readouterr().err
+    assert not list(tmp_path.glob("blocked/**/*.json"))
+
+    # the book picks a profile only when its records can all be read
+    monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setattr("localmixup.paper.chapters.CHAPTERS", {"spirals": __import__("localmixup.paper.chapters", fromlist=["Chapter"]).Chapter(("quick",), lambda profile: [chunk])})
+    assert recorded("spirals", "quick")
+    chunk.write_text("")
+    assert not recorded("spirals", "quick")

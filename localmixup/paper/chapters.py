@@ -151,11 +151,13 @@ CHAPTERS: dict[str, Chapter] = {
 
 
 def recorded(chapter: str, profile: str) -> bool:
-    """Whether every record ``chapter`` renders in ``profile`` is present (``False`` for a chapter
-    without recorded runs, or one whose plan is empty)."""
+    """Whether every record ``chapter`` renders in ``profile`` is present and readable (``False``
+    for a chapter without recorded runs, or one whose plan is empty)."""
+    from localmixup.paper.records import find_corrupt
+
     plan = CHAPTERS[chapter].plan
     paths = plan(profile) if plan is not None else []
-    return bool(paths) and all(p.is_file() for p in paths)
+    return bool(paths) and all(p.is_file() for p in paths) and not find_corrupt(paths, fields=None)
 
 
 def choose_profile(chapter: str, requested: str = "auto") -> tuple[str, bool]:

@@ -138,17 +138,12 @@ def decay_rates(text: str) -> list[float | str]:
 def _check_files(configs: Sequence[Any], set_aside_corrupt: bool, stack: int) -> None:
     """Refuse a sweep whose records or checkpoints cannot be read, naming them, or with
     ``set_aside_corrupt`` move each to the ``corrupt/`` folder beside it (its run is then pending)."""
-    from localmixup.paper.records import find_corrupt, set_aside
+    from localmixup.paper.records import find_corrupt, refuse_or_set_aside
     from localmixup.paper.sweep.plan import checkpoint_path, record_path
 
     records = list(dict.fromkeys(record_path(c, stack) for c in configs))
     folders = dict.fromkeys(checkpoint_path([c], stack).parent for c in configs)
-    corrupt = find_corrupt(records, [p for folder in folders for p in sorted(folder.glob("*.pt"))])
-    if corrupt and not set_aside_corrupt:
-        raise ValueError(str(corrupt[0]) if len(corrupt) == 1 else f"{len(corrupt)} corrupt files; the first: {corrupt[0]}")
-    for error in corrupt:
-        print(f"set aside {error.path} -> {set_aside(error.path)} ({error.reason}): its run will be trained again",
-              flush=True)
+    refuse_or_set_aside(find_corrupt(records, [p for folder in folders for p in sorted(folder.glob("*.pt"))]), set_aside_corrupt)
 
 
 def _sweep(args: argparse.Namespace) -> int:

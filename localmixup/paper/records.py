@@ -9,7 +9,7 @@ and drops that entry, so Python code sees the float it recorded.
 A record or checkpoint that cannot be read (not JSON, truncated, empty, not a record) raises
 :class:`~.CorruptFile`, which names the file and what to do; it is never deleted.
 :func:`~.set_aside` moves such a file to a ``corrupt/`` folder beside it, so that its run is
-trained again (``localmixup sweep ... --set-aside-corrupt``).
+trained again (the sweep's ``--set-aside-corrupt``: ``localmixup sweep`` and the spirals sweep alike).
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ class CorruptFile(ValueError):
 
     def __init__(self, path: Path, reason: str) -> None:
         self.path, self.reason = Path(path), reason
-        super().__init__(f"{path} is corrupt ({reason}); it is left in place. To train its run again, move it away: "
-                         f"`localmixup sweep ... --set-aside-corrupt` moves it to {self.path.parent / CORRUPT_FOLDER}/")
+        super().__init__(f"{path} is corrupt ({reason}); it is left in place. To train its runs again, run the sweep "
+                         f"again with --set-aside-corrupt, which moves it to {self.path.parent / CORRUPT_FOLDER}/")
 
 
 def project_root() -> Path:
@@ -231,15 +231,27 @@ def set_aside(path: Path) -> Path:
 
 
 def find_corrupt(records: Iterable[Path], checkpoints: Iterable[Path] = (),
-                 fields: Mapping[str, type | tuple[type, ...]] | None = RUN_FIELDS) -> list[CorruptFile]:
-    """The errors of the existing files among ``records`` (read with ``fields``) and
-    ``checkpoints`` that cannot be read; absent files are skipped."""
+                 fields: Mapping[str, type | tuple[type, ...]] | None = RUN_FIELDS,
+                 read: Callable[[Path], Any] | None = None) -> list[CorruptFile]:
+    """The errors of the existing files among ``records`` (read with ``fields``, or with ``read``
+    where a kind of record has its own reader) and ``checkpoints`` that cannot be read; absent
+    files are skipped."""
     found = []
-    for paths, read in ((records, lambda p: read_record(p, fields)), (checkpoints, read_checkpoint)):
+    for paths, reader in ((records, read or (lambda p: read_record(p, fields))), (checkpoints, read_checkpoint)):
         for path in paths:
             if Path(path).is_file():
                 try:
-                    read(path)
+                    reader(path)
                 except CorruptFile as error:
                     found.append(error)
     return found
+
+
+def refuse_or_set_aside(corrupt: list[CorruptFile], set_aside_corrupt: bool) -> None:
+    """A sweep's answer to its unreadable files (:func:`find_corrupt`): refuse to start, naming
+    the first (its message says how to set it aside), or with ``set_aside_corrupt`` move each to
+    the ``corrupt/`` folder beside it, saying so (its runs are then trained again)."""
+    if corrupt and not set_aside_corrupt:
+        raise corrupt[0] if len(corrupt) == 1 else ValueError(f"{len(corrupt)} corrupt files; the first: {corrupt[0]}")
+    for error in corrupt:
+        print(f"set aside {error.path} -> {set_aside(error.path)} ({error.reason}): its runs will be trained again", flush=True)

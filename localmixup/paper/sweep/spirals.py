@@ -32,7 +32,9 @@ from tqdm import tqdm
 
 from localmixup.paper.engine.many_runs import AUTHORS, BACKENDS, ManyRunsConfig, train_many
 from localmixup.paper.engine.record import RunRecord, pack_records, unpack_records
-from localmixup.paper.records import read_record, results_dir, write_record
+from localmixup.paper.records import (CORRUPT_FOLDER, CorruptFile, find_corrupt, read_record, refuse_or_set_aside, results_dir,
+                                      write_record)
+from localmixup.paper.sweep.plan import check_writable
 from localmixup.paper.spirals import AUTHORS_FILES, Split, load_authors_spirals, make_spirals
 from localmixup.validation import check_choice, check_integer
 
@@ -69,6 +71,9 @@ COLUMNS = ["tag", "setting", "data", "eps", "batch_size", "epochs", "seed", "sta
 (:func:`data_label`), errors in percent (NaN for a failed run), ``pair_weight`` the mean over the
 recorded epochs of the mean pair weight of a batch."""
 
+CHUNK_FIELDS = {"config": dict, "data": dict, "seeds": list, "runs": dict}
+"""What every chunk record holds (checked when it is read: a file without them is corrupt)."""
+
 SIGNIFICANT = 6
 """Significant digits of the numbers in a chunk file (the runs train in float32)."""
 
@@ -76,7 +81,8 @@ SIGNIFICANT = 6
 def paper_batch_size(eps: float) -> int:
     """The authors' batch size for ``eps`` (a value of :data:`PAPER_EPS`)."""
     if float(eps) not in PAPER_BATCH_SIZES:
-        raise ValueError(f"eps={eps!r} is not on the authors' grid {list(PAPER_EPS)}; pass batch_sizes={{eps: size}} for it")
+        raise ValueError(f"eps={eps!r} is not on the authors' grid {list(PAPER_EPS)}, which fixes a batch size per eps: "
+                         "give one (--batch-size on the command line, batch_sizes={eps: size} in Python)")
     return PAPER_BATCH_SIZES[float(eps)]
 
 
@@ -109,7 +115,7 @@ def recorded_seeds(folder: Path, config: ManyRunsConfig, data: Mapping[str, Any]
     """Seeds recorded in ``folder`` (a :func:`sweep_folder`); a record made with another protocol raises a ValueError."""
     seeds: set[int] = set()
     for path in sorted(folder.glob("seeds-*.json")):
-        record = read_record(path)
+        record = read_chunk(path)
         if record.get("config") != config.as_dict() or record.get("data") != dict(data):
             raise ValueError(
                 f"the record {path} was made with another configuration (config {record.get('config')}, data "
@@ -118,6 +124,15 @@ def recorded_seeds(folder: Path, config: ManyRunsConfig, data: Mapping[str, Any]
             )
         seeds.update(record["seeds"])
     return seeds
+
+
+def read_chunk(path: Path) -> dict[str, Any]:
+    """One chunk record; :class:`~localmixup.paper.records.CorruptFile` (naming ``path``) if it is
+    unreadable, lacks one of :data:`CHUNK_FIELDS` or holds no run."""
+    record = read_record(path, CHUNK_FIELDS)
+    if not record["seeds"] or not record["runs"]:
+        raise CorruptFile(path, "it holds no run")
+    return record
 
 
 def _chunks(seeds: Sequence[int], size: int) -> list[list[int]]:
@@ -309,7 +324,7 @@ def _cpu_seconds() -> float:
 def spirals_records(tag: str, setting: str | None = None) -> list[dict[str, Any]]:
     """Every chunk record under ``tag`` (of ``setting`` only, if given), sorted by path."""
     root = results_dir("spirals", tag) if setting is None else results_dir("spirals", tag, check_choice("setting", setting, tuple(SETTINGS)))
-    return [read_record(p) for p in sorted(root.rglob("seeds-*.json"))] if root.is_dir() else []
+    return [read_chunk(p) for p in sorted(root.rglob("seeds-*.json")) if CORRUPT_FOLDER not in p.parts] if root.is_dir() else []
 
 
 def spirals_runs(tag: str, setting: str | None = None) -> list[tuple[dict[str, Any], RunRecord]]:
@@ -387,6 +402,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first-seed", type=int, default=0, help="first run seed (default 0; not with --draws)")
     parser.add_argument("--eps", type=_eps_grid, default=list(PAPER_EPS), help="'all' (the paper's grid, default) or a comma-separated list")
     parser.add_argument("--epochs", type=int, default=200, help="epochs per run (default 200, the paper's)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="batch size at every eps (default: the authors' batch size of each eps of their grid; needed "
+                             "for an eps off that grid)")
+    parser.add_argument("--set-aside-corrupt", action="store_true",
+                        help="move each chunk file of the sweep that cannot be read to a corrupt/ folder beside it, named in "
+                             "the output, and train its runs again; without it, such a file stops the sweep before anything trains")
     data = parser.add_mutually_exclusive_group()
     data.add_argument("--draws", type=_draws, default=None,
                       help="spread the runs over these data sets (seeds of make_spirals, e.g. 0-19), one folder each")
@@ -415,13 +436,20 @@ def main(argv: list[str] | None = None) -> int:
         data = {"source": "authors"} if args.authors_data else {"points_per_class": args.points_per_class}
         parts = ([(draw, draw_seeds(draw, runs)) for draw in args.draws] if args.draws is not None
                  else [(None, list(range(first, first + runs)))])
-        configs = sweep_configs(args.setting, args.eps, epochs=args.epochs, hidden=args.hidden)
+        batch = None if args.batch_size is None else check_integer("--batch-size", args.batch_size, low=1)
+        configs = sweep_configs(args.setting, args.eps, epochs=args.epochs, hidden=args.hidden,
+                                batch_sizes=None if batch is None else dict.fromkeys(args.eps, batch))
+        folders = [sweep_folder(tag, args.setting, c.eps, draw) for draw, _ in parts for c in configs]
+        check_writable([folder / "seeds.json" for folder in folders])
+        refuse_or_set_aside(find_corrupt([p for f in folders for p in sorted(f.glob("seeds-*.json"))], read=read_chunk),
+                            args.set_aside_corrupt)
         done = sum(len(recorded_seeds(sweep_folder(tag, args.setting, c.eps, draw), c,
                                       sweep_data(data if draw is None else {**data, "seed": draw})) & set(seeds))
                    for draw, seeds in parts for c in configs)
         total = len(configs) * sum(len(seeds) for _, seeds in parts)
         print(f"spirals {tag}/{args.setting}: {total} runs, {done} already recorded, {total - done} to train", flush=True)
         frame = pd.concat([sweep_spirals(tag=tag, setting=args.setting, eps_grid=args.eps, seeds=seeds, epochs=args.epochs,
+                                         batch_sizes={c.eps: c.batch_size for c in configs},
                                          hidden=args.hidden, data=data, draw=draw, device=args.device, chunk_size=args.chunk,
                                          threads=threads, backend=args.backend, progress=not args.no_progress)
                            for draw, seeds in parts])
