@@ -29,15 +29,17 @@ from localmixup.distances import paired_distances, pairwise_distances
 from localmixup.graphs import GRAPHS, locality_weights, pair_weights
 from localmixup.intrusion import intrusion_rate
 from localmixup.loss import mixup_loss, per_sample_cross_entropy
-from localmixup.mixing import PAIRINGS, LocalMixup, MixDraw, MixedBatch, apply_draw
+from localmixup.mixing import PAIRINGS, LocalityScaleWarning, LocalMixup, MixDraw, MixedBatch, SoftMixedBatch, apply_draw
 from localmixup.rng import Streams, derive_seed
 
 __all__ = [
     "GRAPHS",
     "PAIRINGS",
     "LocalMixup",
+    "LocalityScaleWarning",
     "MixDraw",
     "MixedBatch",
+    "SoftMixedBatch",
     "Streams",
     "apply_draw",
     "auto_decay",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from localmixup.mixing import MixedBatch
-from localmixup.validation import check_choice, check_soft_targets
+from localmixup.mixing import MixedBatch, SoftMixedBatch
+from localmixup.validation import check_choice, check_real, check_soft_targets
 
 NORMALIZATIONS = ("weights", "size")
 
@@ -36,7 +36,8 @@ def per_sample_cross_entropy(logits: torch.Tensor, target: torch.Tensor, *, vali
     return F.cross_entropy(logits.reshape(-1, classes), target.reshape(-1), reduction="none").view(target.shape)
 
 
-def mixup_loss(logits: torch.Tensor, batch: MixedBatch, *, normalize: str = "weights", validate: bool = True) -> torch.Tensor:
+def mixup_loss(logits: torch.Tensor, batch: MixedBatch | SoftMixedBatch, *, normalize: str = "weights",
+               label_smoothing: float = 0.0, validate: bool = True) -> torch.Tensor:
     """Weighted Mixup loss of Eq. (2): a scalar, or one loss per run (R,) for a batch of R runs.
 
     ``l_i = CE(logits_i, y_a_i) + (1 - lam) (CE(logits_i, y_b_i) - CE(logits_i, y_a_i))``,
@@ -54,8 +55,12 @@ def mixup_loss(logits: torch.Tensor, batch: MixedBatch, *, normalize: str = "wei
     Args:
         logits: (B, C) scores, or (R, B, C) for R runs.
         batch: the :class:`~.MixedBatch` the logits were computed on: lam a float or a tensor
-            of shape () (or (R,)), weight (B,) (or (R, B)), exactly (no broadcasting).
+            of shape () (or (R,)), weight (B,) (or (R, B)), exactly (no broadcasting); or its
+            :class:`~.SoftMixedBatch` (``l_i = CE(logits_i, target_i)``). Anything else (plain
+            targets) raises a ``TypeError``: the loss needs the pair weights.
         normalize: ``"weights"`` (Eq. (2)) or ``"size"``.
+        label_smoothing: s in [0, 1], as timm's and torch's: each target t becomes
+            ``(1 - s) t + s / C``, so ``l_i`` becomes ``(1 - s) l_i + s * mean_c(-log p_ic)``.
         validate: check the values: lam in [0, 1], weights finite and >= 0, class indices in
             range, soft targets probability vectors. Reads them on the host (synchronises a
             GPU); shapes are always checked.
@@ -63,12 +68,35 @@ def mixup_loss(logits: torch.Tensor, batch: MixedBatch, *, normalize: str = "wei
     Returns:
         float32 loss, shape () (or (R,)).
     """
+    if not isinstance(batch, (MixedBatch, SoftMixedBatch)):
+        raise TypeError(f"batch must be the MixedBatch returned by LocalMixup (or the SoftMixedBatch of its .soft), "
+                        f"which holds the pair weights of Eq. (2), got {type(batch).__name__}; for plain targets use "
+                        "torch.nn.functional.cross_entropy")
     normalize = check_choice("normalize", normalize, NORMALIZATIONS)
-    lam, weight = batch.lam, batch.weight
-    lead = tuple(logits.shape[:-2])
+    smoothing = check_real("label_smoothing", label_smoothing, low=0.0, high=1.0)
+    weight = batch.weight
     if logits.ndim not in (2, 3) or tuple(weight.shape) != tuple(logits.shape[:-1]):
         raise ValueError(f"logits must be (B, C) or (R, B, C) and batch.weight one weight per sample ({tuple(logits.shape[:-1])}), "
                          f"got logits {tuple(logits.shape)} and weight {tuple(weight.shape)}")
+    if isinstance(batch, SoftMixedBatch):
+        per_sample = per_sample_cross_entropy(logits, batch.target, validate=validate)
+    else:
+        per_sample = _mixed_cross_entropy(logits, batch, validate)
+    if smoothing:
+        per_sample = torch.lerp(per_sample, -logits.float().log_softmax(dim=-1).mean(dim=-1), smoothing)
+    if validate and not bool((weight >= 0).all() & torch.isfinite(weight).all()):
+        raise ValueError("batch.weight must hold finite weights >= 0, got a negative, NaN or infinite weight")
+    weight = weight.to(per_sample.dtype)
+    total = (weight * per_sample).sum(dim=-1)
+    if normalize == "size":
+        return total / per_sample.shape[-1]
+    return total / weight.sum(dim=-1).clamp_min(torch.finfo(per_sample.dtype).tiny)
+
+
+def _mixed_cross_entropy(logits: torch.Tensor, batch: MixedBatch, validate: bool) -> torch.Tensor:
+    """``lam CE(y_a) + (1 - lam) CE(y_b)`` of each sample, (B,) (or (R, B)), lam checked in [0, 1]."""
+    lam = batch.lam
+    lead = tuple(logits.shape[:-2])
     if isinstance(lam, torch.Tensor):
         if tuple(lam.shape) != lead:
             raise ValueError(f"batch.lam must have shape {lead} (one per run), got {tuple(lam.shape)}")
@@ -79,13 +107,6 @@ def mixup_loss(logits: torch.Tensor, batch: MixedBatch, *, normalize: str = "wei
         if not 0.0 <= float(lam) <= 1.0:  # NaN fails too
             raise ValueError(f"batch.lam must be in [0, 1], got {lam!r}")
         other = 1.0 - float(lam)
-    if validate and not bool((weight >= 0).all() & torch.isfinite(weight).all()):
-        raise ValueError("batch.weight must hold finite weights >= 0, got a negative, NaN or infinite weight")
     ce_a = per_sample_cross_entropy(logits, batch.y_a, validate=validate)
     ce_b = per_sample_cross_entropy(logits, batch.y_b, validate=validate)
-    per_sample = ce_a + other * (ce_b - ce_a)
-    weight = weight.to(per_sample.dtype)
-    total = (weight * per_sample).sum(dim=-1)
-    if normalize == "size":
-        return total / per_sample.shape[-1]
-    return total / weight.sum(dim=-1).clamp_min(torch.finfo(per_sample.dtype).tiny)
+    return ce_a + other * (ce_b - ce_a)

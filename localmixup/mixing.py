@@ -9,6 +9,7 @@ runs at once: inputs (R, B, ...), one lam, one pairing and one batch per run.
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import torch
@@ -19,6 +20,13 @@ from localmixup.transfer import to_device
 from localmixup.validation import check_batch, check_choice, check_integer, check_real
 
 PAIRINGS = ("graph", "permutation")
+MIXUP_LIKE, NO_MIXING = 0.95, 0.05
+"""Mean weights of a batch's distinct pairs at or above which the graph is Mixup, at or below which it mixes nothing."""
+_BY_EPOCH, _BY_WORKER_SEED = 1, 2  # stream-path tags: keyed by set_epoch, or by the DataLoader worker's seed
+
+
+class LocalityScaleWarning(UserWarning):
+    """The locality graph's scale makes Local Mixup Mixup (every pair weighs ~1) or no mixing (~0)."""
 
 
 class MixDraw(NamedTuple):
@@ -69,6 +77,37 @@ class MixedBatch(NamedTuple):
             other = other.reshape(*other.shape, 1, 1)
         return _soft(self.y_a, num_classes, runs).lerp(_soft(self.y_b, num_classes, runs), other)
 
+    def soft(self, num_classes: int | None = None) -> SoftMixedBatch:
+        """The batch as ``(x, target, weight)``: mixed inputs, :meth:`soft_targets` and pair weights.
+
+        Unpack all three (``x, target, weight = batch.soft(C)``): the weights are Eq. (2)'s; a loss
+        that drops them is Mixup's. :func:`~localmixup.loss.mixup_loss` accepts this batch too.
+        """
+        return SoftMixedBatch(self.x, self.soft_targets(num_classes), self.weight)
+
+    def to(self, device: torch.device | str, *, non_blocking: bool = False) -> MixedBatch:
+        """The batch with every tensor on ``device`` (a Python float ``lam`` stays a float)."""
+        return _moved(self, device, non_blocking)
+
+
+class SoftMixedBatch(NamedTuple):
+    """A mixed batch with soft targets, as torchvision's ``MixUp`` returns it, plus the pair weights.
+
+    Attributes:
+        x: mixed inputs (B, ...) (or (R, B, ...)).
+        target: float (B, C) mixed soft targets ``lam * y_a + (1 - lam) * y_b`` (or (R, B, C)).
+        weight: float32 (B,) (or (R, B)) locality weight of each pair, >= 0: Eq. (2) weighs the
+            per-sample loss with it and divides by its sum.
+    """
+
+    x: torch.Tensor
+    target: torch.Tensor
+    weight: torch.Tensor
+
+    def to(self, device: torch.device | str, *, non_blocking: bool = False) -> SoftMixedBatch:
+        """The batch with every tensor on ``device``."""
+        return _moved(self, device, non_blocking)
+
 
 def apply_draw(draw: MixDraw, x: torch.Tensor, y: torch.Tensor, *, validate: bool = True) -> MixedBatch:
     """Mix the batch ``(x, y)`` with the draw ``draw``.
@@ -78,7 +117,8 @@ def apply_draw(draw: MixDraw, x: torch.Tensor, y: torch.Tensor, *, validate: boo
         x: floating-point inputs (B, ...) (or (R, B, ...)); integer images (uint8) raise a
             ``ValueError``: convert them to float first.
         y: (B,) class indices, (B, C) soft targets (float) or (B, C) integer one-hot targets
-            (turned into float soft targets), with a leading R for R runs.
+            (turned into float soft targets), with a leading R for R runs. A (B, 1) integer column
+            is read as (B,) class indices; a (B, 1) float column raises a ``ValueError``.
         validate: check values too (finite inputs, labels, partner indices); synchronises a GPU.
 
     Returns:
@@ -86,6 +126,7 @@ def apply_draw(draw: MixDraw, x: torch.Tensor, y: torch.Tensor, *, validate: boo
     """
     lam, partner = draw.lam, draw.partner
     runs = lam.ndim
+    y = _label_column(y, runs)
     if runs > 1 or partner.ndim != runs + 1 or draw.weight.shape != partner.shape:
         raise ValueError(f"draw must hold lam (), partner (B,), weight (B,) or lam (R,), partner (R, B), weight (R, B); "
                          f"got {tuple(lam.shape)}, {tuple(partner.shape)}, {tuple(draw.weight.shape)}")
@@ -109,10 +150,14 @@ class LocalMixup:
 
     Args:
         graph: ``"exp"``, ``"threshold"``, ``"knn"`` (see :func:`~.locality_weights`) or
-            ``"none"`` for classical Mixup.
+            ``"none"``: every pair weighs 1; with ``pairing="permutation"`` this is classical Mixup.
         k, eps, decay: the graph's parameter (k integer >= 0, eps in [0, inf],
-            decay in [0, inf): W = exp(-decay * D)).
+            decay in [0, inf): W = exp(-decay * D)). eps and decay are in units of the input
+            distances D (Euclidean, between flattened samples as the mixer sees them):
+            ``decay=auto_decay(x_train, y_train)`` chooses the rate from the data.
         alpha: lam ~ Beta(alpha, alpha), alpha > 0 (as in torchvision and timm; 1: uniform).
+        p: probability of mixing a batch, in [0, 1] (timm's ``mixup_prob``); a batch left unmixed
+            (each run decides alone) is returned with lam 1, every sample its own partner, weight 1.
         pairing: ``"graph"`` draws the partner j of sample i with probability
             W[i, j] / sum_k W[i, k] (self included) and gives every pair weight 1;
             ``"permutation"`` pairs i with pi(i) for a uniform random permutation pi
@@ -121,22 +166,40 @@ class LocalMixup:
             on its device), a :class:`~localmixup.rng.Streams` (counter-based; with R seeds,
             every call mixes R runs at once: inputs (R, B, ...), each run drawn from its own
             seed; compiles with ``torch.compile(fullgraph=True)``), or None: torch's global RNG.
+            A generator is the caller's: it is copied into DataLoader workers as it is, so every
+            worker (and, without persistent workers, every epoch) draws the same numbers; a mixer
+            called in a worker with a generator warns once. Use ``seed=`` there.
         seed: instead of ``generator``: a seed (integer >= 0) from which each process derives its
-            own counter-based stream, on the device of the first batch: every DataLoader worker
-            and every DDP rank (``torch.distributed``'s rank) draws differently, and the same seed
-            in the same setting draws the same numbers. See the note on DDP below. Under
-            ``torch.compile``, make one eager call first (``mix.source(device)``) in each process:
-            compiled steps reuse that stream (the process checks cannot be traced).
-        validate: check every batch (finite values, matching lengths, labels); switch off in a
-            tuned GPU loop, since the checks synchronise the device.
+            own counter-based stream, on the device of the first batch. See "Seeds" below.
+        validate: check every batch (finite values, matching lengths, labels) and warn once
+            (:class:`LocalityScaleWarning`) if a batch's distinct pairs weigh on average at least
+            ``MIXUP_LIKE`` (0.95: this is Mixup) or at most ``NO_MIXING`` (0.05: no mixing). Switch
+            it off in a tuned GPU loop, since the checks synchronise the device.
 
     Calling the object on ``(x, y)`` with x of shape (B, ...) and y of shape (B,)
-    (class indices) or (B, C) (soft or integer one-hot targets) returns a :class:`~.MixedBatch`;
-    ``sample`` and ``apply`` are its two halves.
+    (class indices; a (B, 1) integer column is read as (B,)) or (B, C) (soft or integer one-hot
+    targets) returns a :class:`~.MixedBatch`; ``sample`` and ``apply`` are its two halves and
+    :meth:`soft` gives torchvision's ``(x, soft target)`` plus the pair weights.
+    :meth:`eval` makes it return every batch unmixed (:meth:`train` mixes again).
 
-    A ``torch.Generator`` given to a mixer that is copied into DataLoader workers (or into the
-    processes of a DDP job) is copied with it: every copy then draws the same numbers. Use
-    ``seed=`` there. Under DDP each rank mixes its own batch, pairs only its own samples, and
+    Seeds. With ``seed=``, the stream of a process is derived from (seed, DDP rank, DataLoader
+    worker, epoch), so that every rank and every worker draws differently:
+
+    * after ``mix.set_epoch(epoch)`` (call it at the start of each epoch, before iterating the
+      loader, as ``DistributedSampler.set_epoch``), each worker's stream starts afresh from
+      (seed, rank, worker, epoch): the draws of an epoch depend on these alone, whatever came
+      before (a resumed run draws what the uninterrupted one did), with or without
+      ``persistent_workers`` (the epoch is held in shared memory, so persistent workers see it);
+    * without ``set_epoch``, a DataLoader worker keys its stream on its own seed
+      (``torch.initial_seed()`` in the worker), which torch draws anew from the main process's RNG
+      each time workers start: fresh draws every epoch, reproducible under ``torch.manual_seed``;
+      the main process (``num_workers=0``) keeps one stream from (seed, rank) for the whole run.
+
+    Under ``torch.compile``, make one eager call first (``mix.source(device)``) in each process
+    and after each ``set_epoch``: compiled steps reuse that stream (the process checks cannot
+    be traced).
+
+    Under DDP each rank mixes its own batch, pairs only its own samples, and
     :func:`~localmixup.loss.mixup_loss` normalises by the rank's own weight sum: the averaged
     gradient is the mean over ranks of each rank's ratio ``sum w l / sum w``, not the ratio of
     the global sums (they agree when every rank's weight sum is the same, for instance with
@@ -153,6 +216,7 @@ class LocalMixup:
         eps: float | None = None,
         decay: float | None = None,
         alpha: float = 1.0,
+        p: float = 1.0,
         pairing: str = "graph",
         generator: Source = None,
         seed: int | None = None,
@@ -161,6 +225,7 @@ class LocalMixup:
         self.graph = check_choice("graph", graph, GRAPHS)
         self.pairing = check_choice("pairing", pairing, PAIRINGS)
         self.alpha = check_real("alpha", alpha, low=0.0, low_open=True, high=float("inf"), high_open=True)
+        self.p = check_real("p", p, low=0.0, high=1.0)
         # Validate the graph parameters now, on a one-point batch, rather than at the first step.
         locality_weights(torch.zeros(1, 1), self.graph, k=k, eps=eps, decay=decay)
         self.k, self.eps, self.decay = k, eps, decay
@@ -169,7 +234,11 @@ class LocalMixup:
         self.seed = None if seed is None else check_integer("seed", seed, low=0)
         self.generator = generator
         self.validate = validate
-        self._derived: tuple[tuple[int, int], Streams] | None = None
+        self.training = True
+        # the epoch (-1: none set), shared with the DataLoader workers the mixer is copied into
+        self._epoch = None if seed is None else torch.full((), -1, dtype=torch.int64).share_memory_()
+        self._derived: tuple[tuple[int, ...], Streams] | None = None
+        self._warned: set[str] = set()
 
     @property
     def generator(self) -> Source:
@@ -181,9 +250,35 @@ class LocalMixup:
         self._generator = check_source("generator", value)
 
     def __repr__(self) -> str:
-        parameter = {"knn": f"k={self.k}", "threshold": f"eps={self.eps}", "exp": f"decay={self.decay}"}.get(self.graph)
-        options = ", ".join(o for o in (repr(self.graph), parameter, f"alpha={self.alpha}", f"pairing={self.pairing!r}") if o)
-        return f"LocalMixup({options})"
+        options = (repr(self.graph), self._parameter(), f"alpha={self.alpha}", f"pairing={self.pairing!r}",
+                   f"p={self.p}" if self.p < 1.0 else "")
+        return f"LocalMixup({', '.join(o for o in options if o)})"
+
+    def _parameter(self) -> str:
+        """The graph's parameter as ``name=value`` ("" for ``graph="none"``)."""
+        return {"knn": f"k={self.k}", "threshold": f"eps={self.eps}", "exp": f"decay={self.decay}"}.get(self.graph, "")
+
+    def train(self, mode: bool = True) -> LocalMixup:
+        """Mix batches (``mode=True``, the default) or return them unmixed (False); returns self."""
+        if not isinstance(mode, bool):
+            raise TypeError(f"mode must be a bool (True: mix, False: return batches unmixed), got {type(mode).__name__}")
+        self.training = mode
+        return self
+
+    def eval(self) -> LocalMixup:
+        """Return every batch unmixed (lam 1, every sample its own partner, weight 1): ``train(False)``."""
+        return self.train(False)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Key the draws of the coming epoch on ``epoch`` (integer >= 0); needs ``seed=``.
+
+        Call it before iterating the DataLoader of each epoch, in the main process: every worker
+        (persistent or not) and every rank then draws from (seed, rank, worker, epoch), afresh.
+        """
+        if self._epoch is None:
+            raise ValueError("set_epoch needs a mixer made with seed= (integer >= 0); a generator given "
+                             "with generator= is the caller's to reseed")
+        self._epoch.fill_(check_integer("epoch", epoch, low=0))
 
     def weights(self, x: torch.Tensor) -> torch.Tensor:
         """The (B, B) locality weight matrix of this graph on batch ``x`` ((R, B, B) for R runs)."""
@@ -192,20 +287,36 @@ class LocalMixup:
 
     def source(self, device: torch.device | str = "cpu") -> Source:
         """The random source of the next draw: the ``generator``, or with ``seed=`` this process's
-        stream (made on ``device`` the first time; a new DataLoader worker or DDP rank derives its own)."""
+        stream for its rank, worker and epoch (made on ``device`` whenever one of them changes)."""
         if self.seed is None:
+            if self.generator is not None and not torch.compiler.is_compiling() and torch.utils.data.get_worker_info():
+                self._warn_once("worker", "a generator given to LocalMixup is copied into every DataLoader worker "
+                                "as it is: every worker, and without persistent_workers every epoch, draws the same "
+                                "numbers; give seed= instead (and call set_epoch each epoch)", UserWarning, stacklevel=4)
             return self.generator
         if self._derived is not None and torch.compiler.is_compiling():
             return self._derived[1]  # the process's stream, derived by an eager call (class docstring)
-        context = _process_context()
-        if self._derived is None or self._derived[0] != context:
-            self._derived = (context, Streams(self.seed, stream=context, device=device))
+        path = self._stream_path()
+        if self._derived is None or self._derived[0] != path:
+            self._derived = (path, Streams(self.seed, stream=path, device=device))
         return self._derived[1]
+
+    def _stream_path(self) -> tuple[int, ...]:
+        """The :func:`~localmixup.rng.derive_seed` path of this process's stream (class docstring, "Seeds")."""
+        rank, worker, worker_seed = _process_context()
+        epoch = int(self._epoch)
+        if epoch >= 0:
+            return (rank, worker, _BY_EPOCH, epoch)
+        if worker_seed is not None:
+            return (rank, worker, _BY_WORKER_SEED, worker_seed)
+        return (rank, worker)
 
     def sample(self, x: torch.Tensor) -> MixDraw:
         """Draw lam, the partners and the pair weights for batch ``x`` (B, ...) ((R, B, ...) for R runs).
 
-        The draws come in a fixed order: lam first, then the pairing.
+        The draws come in a fixed order: lam first, then the pairing, then (if ``p < 1``) one
+        uniform per run that decides whether the batch is mixed. In eval mode nothing is drawn:
+        lam is 1 and every sample its own partner, with weight 1.
         """
         return self._sample(x, validate=self.validate)
 
@@ -216,8 +327,14 @@ class LocalMixup:
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> MixedBatch:
         """``self.apply(self.sample(x), x, y)``, the batch checked once."""
         if self.validate:
-            check_batch(x, y, runs=len(source_shape(self.source(x.device))))
+            runs = len(source_shape(self.source(x.device)))
+            check_batch(x, _label_column(y, runs), runs=runs)
         return apply_draw(self._sample(x, validate=False), x, y, validate=False)
+
+    def soft(self, x: torch.Tensor, y: torch.Tensor, num_classes: int | None = None) -> SoftMixedBatch:
+        """``self(x, y).soft(num_classes)``: ``x, target, weight = mix.soft(x, y, C)``, as torchvision's
+        ``x, target = MixUp(...)(x, y)`` with the pair weights of Eq. (2) (see :meth:`MixedBatch.soft`)."""
+        return self(x, y).soft(num_classes)
 
     def _sample(self, x: torch.Tensor, *, validate: bool) -> MixDraw:
         source = self.source(x.device)
@@ -227,21 +344,84 @@ class LocalMixup:
         if lead and (x.ndim < 2 or x.shape[0] != lead[0]):
             raise ValueError(f"x must hold one batch per stream of the generator, shape (R={lead[0]}, B, ...), got {tuple(x.shape)}")
         size = x.shape[len(lead)]
+        if not self.training:
+            return _unmixed_draw(lead, size, x.device)
         lam = to_device(beta_from_uniforms(uniform(source, beta_uniforms(self.alpha)), self.alpha).float(), x.device)
         parameters = dict(k=self.k, eps=self.eps, decay=self.decay, batched=bool(lead), validate=False)
+        check_scale = self.validate and self.graph != "none" and "scale" not in self._warned
         if self.pairing == "permutation":  # only the B pairs drawn need a weight
             partner = to_device(permutation(source, size), x.device)
-            return MixDraw(lam, partner, pair_weights(x, partner, self.graph, **parameters))
-        w = locality_weights(x, self.graph, **parameters)
-        partner = _graph_partners(w, to_device(uniform(source, size), x.device))
-        return MixDraw(lam, partner, torch.ones(w.shape[:-1], device=x.device))
+            draw = MixDraw(lam, partner, pair_weights(x, partner, self.graph, **parameters))
+            if check_scale:
+                self._check_scale(draw.weight[partner != torch.arange(size, device=x.device)])
+        else:
+            w = locality_weights(x, self.graph, **parameters)
+            partner = _graph_partners(w, to_device(uniform(source, size), x.device))
+            draw = MixDraw(lam, partner, torch.ones(w.shape[:-1], device=x.device))
+            if check_scale:
+                self._check_scale(w[..., ~torch.eye(size, dtype=torch.bool, device=x.device)])
+        if self.p < 1.0:
+            mixed = to_device(uniform(source, 1), x.device)[..., 0] < self.p
+            draw = _where(mixed, draw, _unmixed_draw(lead, size, x.device))
+        return draw
+
+    def _check_scale(self, distinct: torch.Tensor) -> None:
+        """Warn (once) if the weights ``distinct`` of a batch's distinct pairs are all about 1 or all about 0."""
+        if distinct.numel() == 0:
+            return
+        mean = distinct.float().mean().item()
+        if NO_MIXING < mean < MIXUP_LIKE:
+            return
+        verdict = (f"this is Mixup (at least {MIXUP_LIKE}: every pair counts about fully)" if mean >= MIXUP_LIKE else
+                   f"this is no mixing (at most {NO_MIXING}: almost every pair weighs ~0, training on the samples themselves)")
+        unit = {"knn": "a number of neighbours in the batch", "threshold": "in units of the input distances"}.get(
+            self.graph, "in inverse units of the input distances")
+        self._warn_once("scale", f"{self!r}: the distinct pairs of this batch weigh {mean:.3g} on average: {verdict}. "
+                        f"{self._parameter()} is {unit}; graph='exp' with decay=lm.auto_decay(x_train, y_train) "
+                        "chooses the scale from the training data", LocalityScaleWarning, stacklevel=5)
+
+    def _warn_once(self, key: str, message: str, category: type[Warning], stacklevel: int) -> None:
+        """Warn ``message`` the first time this mixer meets ``key`` (``stacklevel``: frames up to the caller's line)."""
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(message, category, stacklevel=stacklevel)
 
 
-def _process_context() -> tuple[int, int]:
-    """(DDP rank, DataLoader worker id + 1, or 0 outside a worker) of this process."""
+def _process_context() -> tuple[int, int, int | None]:
+    """(DDP rank, DataLoader worker id + 1 or 0 outside a worker, the worker's seed or None) of this
+    process. A worker's seed (its ``torch.initial_seed()``) is the loader's base seed plus its id,
+    the base seed drawn from the main process's RNG each time the loader starts its workers."""
     info = torch.utils.data.get_worker_info()
     distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-    return (torch.distributed.get_rank() if distributed else 0), (0 if info is None else info.id + 1)
+    rank = torch.distributed.get_rank() if distributed else 0
+    return (rank, 0, None) if info is None else (rank, info.id + 1, info.seed)
+
+
+def _unmixed_draw(lead: tuple[int, ...], size: int, device: torch.device) -> MixDraw:
+    """The draw that leaves a batch as it is: lam 1, every sample its own partner, weight 1."""
+    partner = torch.arange(size, device=device).expand(*lead, size)
+    return MixDraw(torch.ones(lead, device=device), partner, torch.ones(*lead, size, device=device))
+
+
+def _where(mixed: torch.Tensor, draw: MixDraw, unmixed: MixDraw) -> MixDraw:
+    """``draw`` for the runs where ``mixed`` (bool, lam's shape) holds, ``unmixed`` for the others."""
+    return MixDraw(torch.where(mixed, draw.lam, unmixed.lam), torch.where(mixed[..., None], draw.partner, unmixed.partner),
+                   torch.where(mixed[..., None], draw.weight, unmixed.weight))
+
+
+def _moved(batch: MixedBatch | SoftMixedBatch, device: torch.device | str, non_blocking: bool) -> MixedBatch | SoftMixedBatch:
+    """``batch`` with each tensor field on ``device`` (other fields as they are)."""
+    return batch._make(f.to(device, non_blocking=non_blocking) if isinstance(f, torch.Tensor) else f for f in batch)
+
+
+def _label_column(y: torch.Tensor, runs: int) -> torch.Tensor:
+    """``y`` with a (B, 1) integer column (a leading R for R runs) read as (B,) class indices."""
+    if not isinstance(y, torch.Tensor) or y.ndim != runs + 2 or y.shape[-1] != 1:
+        return y
+    if y.is_floating_point():
+        raise ValueError(f"y of shape {tuple(y.shape)} is one float column: soft targets need one column per class "
+                         "(C >= 2); class indices are integers, (B,) or a (B, 1) column")
+    return y.squeeze(-1)
 
 
 def _graph_partners(w: torch.Tensor, u: torch.Tensor) -> torch.Tensor:

@@ -61,7 +61,7 @@ def test_dataloader_workers_draw_their_own_streams_reproducibly():
     def partners():
         mix = lm.LocalMixup("none", pairing="permutation", seed=3)
         loader = torch.utils.data.DataLoader(dataset, batch_size=8, num_workers=2, collate_fn=_collate_with(mix),
-                                             multiprocessing_context="fork")
+                                             multiprocessing_context="fork", generator=torch.Generator().manual_seed(0))
         return [b - b.min() for b in loader]  # batches 0 and 1 come from workers 0 and 1
 
     first, second = partners(), partners()

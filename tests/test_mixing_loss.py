@@ -14,6 +14,7 @@ def batch(size=16, classes=5, shape=(3, 4, 4), seed=0):
     return torch.randn(size, *shape, generator=g), torch.randint(0, classes, (size,), generator=g)
 
 
+@pytest.mark.filterwarnings("ignore::localmixup.LocalityScaleWarning")  # deliberately Mixup or no mixing
 def test_threshold_zero_with_graph_pairing_is_erm_exactly():
     x, y = batch()
     mixed = lm.LocalMixup("threshold", eps=0.0, generator=seeded())(x, y)
@@ -23,6 +24,7 @@ def test_threshold_zero_with_graph_pairing_is_erm_exactly():
     torch.testing.assert_close(lm.mixup_loss(logits, mixed), F.cross_entropy(logits, y), rtol=1e-6, atol=0)
 
 
+@pytest.mark.filterwarnings("ignore::localmixup.LocalityScaleWarning")  # deliberately Mixup or no mixing
 @pytest.mark.parametrize("mix", [lambda g: lm.LocalMixup("exp", decay=0.0, generator=g),
                                  lambda g: lm.LocalMixup("knn", k=15, generator=g),
                                  lambda g: lm.LocalMixup("none", generator=g)])

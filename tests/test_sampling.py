@@ -118,7 +118,7 @@ def test_seeded_mixer_derives_one_stream_per_worker_and_rank(monkeypatch):
     x, y = data()
     draws = {}
     for worker in (None, 0, 1):
-        info = None if worker is None else type("Info", (), {"id": worker})()
+        info = None if worker is None else type("Info", (), {"id": worker, "seed": 100 + worker})()
         monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda info=info: info)
         draws[worker] = lm.LocalMixup("none", pairing="permutation", seed=7)(x, y).y_b
     assert not torch.equal(draws[0], draws[1]) and not torch.equal(draws[None], draws[0])
@@ -130,7 +130,7 @@ def test_a_mixer_copied_into_a_worker_changes_stream(monkeypatch):
     x, y = data()
     mix = lm.LocalMixup("none", pairing="permutation", seed=7)
     main = mix(x, y).y_b
-    monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: type("Info", (), {"id": 0})())
+    monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: type("Info", (), {"id": 0, "seed": 100})())
     first_in_worker = mix(x, y).y_b
     assert torch.equal(first_in_worker, lm.LocalMixup("none", pairing="permutation", seed=7)(x, y).y_b)
     assert not torch.equal(main, first_in_worker)
