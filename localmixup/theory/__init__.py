@@ -1,5 +1,9 @@
 """The paper's one-dimensional theory (Sections 3 and 4.2), computed exactly (numpy and scipy)."""
 
+from localmixup.extras import require
+
+require("theory", "localmixup.theory")
+
 from localmixup.theory.one_d import (
     PiecewiseLinear,
     band_coefficients,
