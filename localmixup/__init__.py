@@ -2,13 +2,13 @@
 
 Typical use in a training loop::
 
-    mix = LocalMixup("exp", decay=1e-3)          # lam ~ Beta(alpha, alpha), alpha=1 by default
+    mix = LocalMixup("exp", decay=auto_decay(x_train, y_train), seed=0)  # the rate from the data
+    mix.set_epoch(epoch)                         # each epoch: fresh draws in every DataLoader worker and rank
     batch = mix(x, y)                            # or: draw = mix.sample(x); batch = mix.apply(draw, x, y)
     loss = mixup_loss(model(batch.x), batch)
 
-The decay rate chosen from the training data alone (the paper's future work)::
-
-    mix = LocalMixup("exp", decay=auto_decay(x_train, y_train))   # ln 2 / median nearest-other-class distance
+``auto_decay`` is ln 2 / the median nearest-other-class distance (the paper leaves the rate as future
+work); the rate is in inverse units of the input distances.
 
 R independent runs at once (inputs (R, B, ...), one loss per run)::
 
