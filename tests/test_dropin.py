@@ -232,3 +232,12 @@ def test_no_warning_without_validation_or_at_the_automatic_scale(options):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         mix(x, y)
+
+
+@pytest.mark.parametrize("graph", [dict(graph="exp", decay=0.5), dict(graph="threshold", eps=1.0)])
+def test_permutation_pairing_never_builds_the_b_by_b_matrix(graph, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the (B, B) distance matrix was built")
+    monkeypatch.setattr(lm.graphs, "pairwise_distances", refuse)
+    batch = lm.LocalMixup(**graph, pairing="permutation", seed=0)(*data())
+    assert batch.weight.shape == (8,)
