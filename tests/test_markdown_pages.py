@@ -22,10 +22,13 @@ import errno
 import re
 import shlex
 import tomllib
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
+
+import localmixup as lm
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ("book/intro.md", "book/cluster.md")
@@ -78,11 +81,12 @@ class ClusterReached(Exception):
 
 def preamble() -> dict:
     torch.manual_seed(0)
-    x = torch.randn(8, 1, 28, 28)
-    y = torch.randint(0, 10, (8,))
+    x_train, y_train = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
+    x, y = x_train[:8], y_train[:8]
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10))
     optimiser = torch.optim.SGD(model.parameters(), lr=0.1)
-    return {"x": x, "y": y, "model": model, "optimiser": optimiser, "loader": [(x, y), (x, y)]}
+    return {"x": x, "y": y, "x_train": x_train, "y_train": y_train, "model": model, "optimiser": optimiser,
+            "loader": [(x, y), (x, y)]}
 
 
 def run_python(where: str, code: str, monkeypatch) -> None:
@@ -98,7 +102,9 @@ def run_python(where: str, code: str, monkeypatch) -> None:
     namespace = preamble()
     before = [p.detach().clone() for p in namespace["model"].parameters()]
     try:
-        exec(compile(code, where, "exec"), namespace)  # noqa: S102 - the page's own code
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", lm.LocalityScaleWarning)  # a page's example must not be Mixup or no mixing in disguise
+            exec(compile(code, where, "exec"), namespace)  # noqa: S102 - the page's own code
     except ClusterReached:
         assert "backend=\"ray\"" in code and reached == ["HEAD_IP:6379"], reached
         return
