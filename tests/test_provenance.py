@@ -10,15 +10,20 @@ def _git(folder, *args):
                           capture_output=True, text=True).stdout.strip()
 
 
-def test_the_commit_is_the_project_s_where_results_are_written(tmp_path, monkeypatch):
+def _project(tmp_path, monkeypatch):
+    """A git repository with one commit of code.py, made the project: (its folder, its commit)."""
     project = tmp_path / "project"
     project.mkdir()
     _git(project, "init", "-q")
-    (project / "notes.txt").write_text("one\n")
-    _git(project, "add", "notes.txt")
+    (project / "code.py").write_text("one\n")
+    _git(project, "add", "code.py")
     _git(project, "commit", "-q", "-m", "first")
-    head = _git(project, "rev-parse", "--short=12", "HEAD")
     monkeypatch.setenv("LOCALMIXUP_ROOT", str(project))
+    return project, _git(project, "rev-parse", "--short=12", "HEAD")
+
+
+def test_the_commit_is_the_project_s_where_results_are_written(tmp_path, monkeypatch):
+    project, head = _project(tmp_path, monkeypatch)
     assert git_commit() == head and environment("cpu")["commit"] == head
     other = tmp_path / "elsewhere"
     other.mkdir()
@@ -28,14 +33,7 @@ def test_the_commit_is_the_project_s_where_results_are_written(tmp_path, monkeyp
 
 def test_a_checkout_that_moves_after_the_code_was_read_is_dirty(tmp_path, monkeypatch):
     """A long-lived sweep keeps the code it loaded: a commit made meanwhile is not the code of its runs."""
-    project = tmp_path / "project"
-    project.mkdir()
-    _git(project, "init", "-q")
-    (project / "code.py").write_text("one\n")
-    _git(project, "add", "code.py")
-    _git(project, "commit", "-q", "-m", "first")
-    head = _git(project, "rev-parse", "--short=12", "HEAD")
-    monkeypatch.setenv("LOCALMIXUP_ROOT", str(project))
+    project, head = _project(tmp_path, monkeypatch)
     assert git_commit() == head  # first reading: the code as it stands
     (project / "code.py").write_text("two\n")
     assert git_commit() == head + "+dirty"  # edited since
