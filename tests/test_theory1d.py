@@ -11,6 +11,10 @@ from localmixup.theory.one_d import (
     bias_variance,
     bin_means,
     brute_force_optimum,
+    gap_scaling,
+    grid_weights,
+    linear_gap_operator,
+    linear_gap_rms,
     within_sampling_error,
     lemma31_function,
     lemma31_operator,
@@ -213,6 +217,71 @@ def test_linear_closed_form_matches_sampled_risk():
     design = np.stack([xt.ravel(), np.ones(xt.size)], axis=1) * sw[:, None]
     sampled = np.linalg.lstsq(design, yt.ravel() * sw, rcond=None)[0]
     np.testing.assert_allclose(linear_optimum(x, y, w, a=2.0), sampled, atol=1e-5)
+
+
+def test_grid_weights_knn_threshold_and_periodic():
+    np.testing.assert_allclose(grid_weights(9, k=2), band_weights(9, 2))
+    np.testing.assert_allclose(grid_weights(10, eps=0.2), band_weights(10, 2))  # eps n = 2 exactly: kept
+    np.testing.assert_allclose(grid_weights(10, eps=0.05), np.eye(10))  # eps < 1/n: no mixing
+    w = grid_weights(8, k=1, periodic=True)
+    assert w[0, 7] == w[7, 0] == 1 and (w.sum(axis=1) == 3).all()
+    with pytest.raises(ValueError, match="exactly one of"):
+        grid_weights(5, k=1, eps=0.1)
+
+
+def _sampled_linear_fit(x, y, w, nodes=400):
+    """Least-squares line of the sampled risk: every pair, stratified uniform lambda (brute force, no Q)."""
+    lam = (np.arange(nodes) + 0.5) / nodes
+    i, j = np.nonzero(w)
+    xt = (lam[:, None] * x[i] + (1 - lam[:, None]) * x[j]).ravel()
+    yt = (lam[:, None] * y[i] + (1 - lam[:, None]) * y[j]).ravel()
+    sw = np.sqrt(np.broadcast_to(w[i, j], (nodes, i.size))).ravel()
+    return np.linalg.lstsq(np.stack([xt, np.ones_like(xt)], 1) * sw[:, None], yt * sw, rcond=None)[0]
+
+
+@pytest.mark.parametrize("weights", [dict(k=2), dict(k=2, periodic=True), dict(eps=0.25)])
+def test_linear_gap_operator_matches_brute_force_minimisation(weights):
+    n = 12
+    x, w = np.arange(n) / n, grid_weights(n, **weights)
+    y = np.random.default_rng(12).normal(size=n)
+    gap = linear_gap_operator(x, w) @ y
+    brute = _sampled_linear_fit(x, y, w) - _sampled_linear_fit(x, y, np.ones((n, n)))
+    np.testing.assert_allclose(gap, brute, atol=1e-5)  # stratified lambda: error O(1/nodes^2)
+    np.testing.assert_allclose(gap, np.subtract(linear_optimum(x, y, w), linear_optimum(x, y)), atol=1e-12)
+    assert np.abs(gap).max() > 1e-3  # not trivially zero
+
+
+def test_linear_gap_ignores_the_linear_part_and_vanishes_without_mixing():
+    n = 20
+    x = np.arange(n) / n
+    g = linear_gap_operator(x, grid_weights(n, k=3))
+    np.testing.assert_allclose(g @ np.stack([x, np.ones(n)], 1), 0.0, atol=1e-12)
+    noise = np.random.default_rng(13).normal(size=n)
+    np.testing.assert_allclose(g @ (2 * x - 1 + noise), g @ noise, atol=1e-12)
+    np.testing.assert_allclose(linear_gap_operator(x, np.eye(n)), 0.0, atol=1e-12)
+    np.testing.assert_allclose(linear_gap_operator(x, None), 0.0, atol=1e-12)
+
+
+def test_linear_gap_rms_matches_monte_carlo():
+    n, sigma, draws = 30, 2.0, 4000
+    x, w = np.arange(n) / n, grid_weights(n, eps=0.1)
+    gaps = np.random.default_rng(14).normal(scale=sigma, size=(draws, n)) @ linear_gap_operator(x, w).T
+    rms = np.sqrt(np.mean(gaps**2, axis=0))
+    # the mean of squared normals has relative standard error sqrt(2 / draws); the RMS half of it
+    np.testing.assert_allclose(rms, linear_gap_rms(x, w, sigma), rtol=5 * np.sqrt(0.5 / draws))
+
+
+def test_gap_scaling_on_the_grid():
+    ns = np.array([100, 300, 1000])
+    knn = np.array([linear_gap_rms(np.arange(n) / n, grid_weights(n, k=2)) for n in ns])
+    thr = np.array([linear_gap_rms(np.arange(n) / n, grid_weights(n, eps=0.1)) for n in ns])
+    smooth = np.array([linear_gap_operator(np.arange(n) / n, grid_weights(n, eps=0.1)) @ np.exp(2 * np.arange(n) / n) for n in ns])
+    assert gap_scaling(ns, knn[:, 0]).exponent == pytest.approx(-1.0, abs=0.05)  # boundary effect: 1/n
+    assert gap_scaling(ns, thr[:, 0]).exponent == pytest.approx(-0.5, abs=0.05)  # fixed eps: 1/sqrt(n)
+    assert gap_scaling(ns, smooth[:, 0]).verdict == "persists"
+    assert gap_scaling(ns, knn[:, 1]).verdict == "vanishes"
+    assert gap_scaling(ns, np.zeros(3)).verdict == "exact"
+    assert gap_scaling([1, 10, 100], [1.0, 0.1, 0.01]).exponent == pytest.approx(-1.0)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from localmixup.extras import require
 require("theory", "localmixup.theory")
 
 from localmixup.theory.one_d import (
+    GapScaling,
     PiecewiseLinear,
     band_coefficients,
     band_weights,
@@ -12,8 +13,12 @@ from localmixup.theory.one_d import (
     bias_variance,
     bin_means,
     brute_force_optimum,
+    gap_scaling,
+    grid_weights,
     lemma31_function,
     lemma31_operator,
+    linear_gap_operator,
+    linear_gap_rms,
     linear_invariance_defect,
     linear_optimum,
     linear_risk_matrix,
@@ -25,6 +30,7 @@ from localmixup.theory.one_d import (
 )
 
 __all__ = [
+    "GapScaling",
     "PiecewiseLinear",
     "band_coefficients",
     "band_weights",
@@ -32,8 +38,12 @@ __all__ = [
     "bias_variance",
     "bin_means",
     "brute_force_optimum",
+    "gap_scaling",
+    "grid_weights",
     "lemma31_function",
     "lemma31_operator",
+    "linear_gap_operator",
+    "linear_gap_rms",
     "linear_invariance_defect",
     "linear_optimum",
     "linear_risk_matrix",

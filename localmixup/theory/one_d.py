@@ -479,3 +479,99 @@ def linear_invariance_defect(x: np.ndarray, weights: np.ndarray | None = None, a
     qx = linear_risk_matrix(w, a) @ design
     proj = design @ np.linalg.lstsq(design, qx, rcond=None)[0]
     return float(np.linalg.norm(qx - proj) / np.linalg.norm(qx))
+
+
+def grid_weights(n: int, *, k: int | None = None, eps: float | None = None, periodic: bool = False) -> np.ndarray:
+    """Locality graph on the regular grid ``x_i = i / n``, i = 0..n-1 (inputs in [0, 1)), shape (n, n).
+
+    Exactly one of:
+        k: neighbours on each side (integer >= 0): ``W[i, j] = 1{|i - j| <= k}``, the kNN graph of
+            Section 4.2 (:func:`band_weights`);
+        eps: threshold on the input distance, in units of x (>= 0): ``W[i, j] = 1{|x_i - x_j| <= eps}``,
+            compared on the integer index distance (``|i - j| <= eps n``, exact at the boundary), so the
+            number of neighbours, about ``eps n`` on each side, grows with n.
+    periodic: measure the index distance on Z/nZ (``min(|i - j|, n - |i - j|)``), the graph of
+        Theorem 4.1 put on the inputs ``i / n`` of the line (the pairs that wrap join both ends).
+    """
+    n = check_integer("n", n, low=1)
+    if (k is None) == (eps is None):
+        raise ValueError("grid_weights needs exactly one of k (neighbours on each side) or eps (threshold)")
+    idx = np.arange(n)
+    gap = np.abs(idx[:, None] - idx[None, :])
+    if periodic:
+        gap = np.minimum(gap, n - gap)
+    if k is not None:
+        reach = check_integer("k", k, low=0)
+    else:
+        eps = check_real("eps", eps, low=0.0)
+        reach = int(np.floor(eps * n * (1 + 1e-12)))  # |i - j| / n <= eps, robust to eps n landing on an integer
+    return (gap <= reach).astype(float)
+
+
+def linear_gap_operator(x: np.ndarray, weights: np.ndarray | None, a: float = 1.0) -> np.ndarray:
+    """Matrix ``G`` of shape (2, n) with ``G @ y`` = (slope, intercept) of the Local Mixup linear
+    minimiser minus those of the Mixup one (:func:`linear_optimum`), for every output vector y.
+
+    Mixup's linear minimiser is ordinary least squares (its ``Q`` maps span{x, 1} into itself), so
+    ``G = (X^T Q X)^{-1} X^T Q - X^+`` with ``X = [x, 1]`` and ``Q = Q(W)`` (:func:`linear_risk_matrix`).
+    ``G X = 0``: the gap depends on y only through its least-squares residual, so it is zero for
+    exactly linear outputs and has the same law for ``y = s x + b + noise`` as for the noise alone.
+
+    Args:
+        x: sorted inputs (n,), at least two distinct; weights: W (n, n), ``None`` for all ones;
+        a: Beta(a, a) parameter, > 0.
+    """
+    x, w = _check_data(x, weights)
+    design = np.stack([x, np.ones_like(x)], axis=1)
+    q = linear_risk_matrix(w, a)
+    gram = design.T @ q @ design
+    if np.linalg.matrix_rank(gram) < 2:
+        raise ValueError("the linear minimiser is not unique: the weighted design is singular (too few distinct, linked inputs)")
+    return np.linalg.solve(gram, design.T @ q) - np.linalg.pinv(design)
+
+
+def linear_gap_rms(x: np.ndarray, weights: np.ndarray | None, sigma: float = 1.0, a: float = 1.0) -> np.ndarray:
+    """Exact root-mean-square (slope, intercept) gap, shape (2,), for outputs ``y = s x + b + e`` with
+    ``e`` i.i.d. of standard deviation ``sigma`` (any s, b; includes i.i.d. outputs, s = 0):
+    ``sigma * ||G_row||`` (:func:`linear_gap_operator`)."""
+    sigma = check_real("sigma", sigma, low=0.0)
+    return sigma * np.linalg.norm(linear_gap_operator(x, weights, a), axis=1)
+
+
+@dataclass(frozen=True)
+class GapScaling:
+    """How a minimiser gap behaves along a sequence of grid sizes.
+
+    Attributes:
+        n: grid sizes, shape (m,), increasing.
+        gap: gap magnitudes (>= 0) at each n, shape (m,).
+        exponent: least-squares slope of ``log gap`` against ``log n`` (``nan`` when some gap is 0).
+        exact: every gap is at most ``tolerance``.
+    """
+
+    n: np.ndarray
+    gap: np.ndarray
+    exponent: float
+    exact: bool
+
+    @property
+    def verdict(self) -> str:
+        """``"exact"``, ``"vanishes"`` (exponent <= -0.25: the gap falls at least like n^-1/4) or ``"persists"``."""
+        if self.exact:
+            return "exact"
+        return "vanishes" if self.exponent <= -0.25 else "persists"
+
+
+def gap_scaling(n: np.ndarray, gap: np.ndarray, tolerance: float = 1e-10) -> GapScaling:
+    """Fit ``gap ~ C n^exponent`` (least squares in log-log) and classify it (:class:`GapScaling`).
+
+    Args:
+        n: grid sizes (m,), m >= 2, positive; gap: magnitudes (m,), >= 0;
+        tolerance: gaps at most this are zero (rounding of the normal equations is about 1e-14).
+    """
+    n, gap = np.asarray(n, dtype=float), np.abs(np.asarray(gap, dtype=float))
+    if n.ndim != 1 or n.shape != gap.shape or n.size < 2 or (n <= 0).any():
+        raise ValueError(f"n and gap must be 1-D arrays of the same length >= 2 with n > 0, got shapes {n.shape} and {gap.shape}")
+    exact = bool((gap <= tolerance).all())
+    exponent = float(np.polyfit(np.log(n), np.log(gap), 1)[0]) if (gap > tolerance).all() else float("nan")
+    return GapScaling(n, gap, exponent, exact)
