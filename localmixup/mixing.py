@@ -9,6 +9,7 @@ runs at once: inputs (R, B, ...), one lam, one pairing and one batch per run.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import NamedTuple
 
@@ -348,7 +349,9 @@ class LocalMixup:
             return _unmixed_draw(lead, size, x.device)
         lam = to_device(beta_from_uniforms(uniform(source, beta_uniforms(self.alpha)), self.alpha).float(), x.device)
         parameters = dict(k=self.k, eps=self.eps, decay=self.decay, batched=bool(lead), validate=False)
-        check_scale = self.validate and self.graph != "none" and "scale" not in self._warned
+        # an exact extreme (eps 0 or inf, decay 0, k 0) is asked for: no scale to doubt
+        explicit = self.eps in (0.0, math.inf) or self.decay == 0.0 or self.k == 0
+        check_scale = self.validate and self.graph != "none" and not explicit and "scale" not in self._warned
         if self.pairing == "permutation":  # only the B pairs drawn need a weight
             partner = to_device(permutation(source, size), x.device)
             draw = MixDraw(lam, partner, pair_weights(x, partner, self.graph, **parameters))

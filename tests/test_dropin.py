@@ -1,6 +1,7 @@
 """Local Mixup as a drop-in for torchvision/timm Mixup: fresh draws in every epoch, worker and rank;
 the soft-target, eval, p and label-smoothing conventions; and warnings for a scale that is Mixup or no mixing."""
 
+import math
 import warnings
 
 import pytest
@@ -232,6 +233,17 @@ def test_no_warning_without_validation_or_at_the_automatic_scale(options):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         mix(x, y)
+
+
+@pytest.mark.parametrize("extreme", [dict(graph="exp", decay=0.0), dict(graph="threshold", eps=0.0),
+                                     dict(graph="threshold", eps=math.inf), dict(graph="knn", k=0)])
+@pytest.mark.parametrize("pairing", ["graph", "permutation"])
+def test_an_extreme_asked_for_exactly_does_not_warn(extreme, pairing):
+    """eps = 0, decay = 0, k = 0 (or eps = inf) are the extremes themselves: no scale to doubt, no warning."""
+    x, y = images()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lm.LocalMixup(**extreme, pairing=pairing, seed=0)(x, y)
 
 
 @pytest.mark.parametrize("graph", [dict(graph="exp", decay=0.5), dict(graph="threshold", eps=1.0)])
