@@ -82,3 +82,16 @@ def test_complete_draws_keep_the_balanced_data_sets_only():
     assert sorted(set(kept[kept.setting == "eq2-permutation"]["data"])) == ["draw 2"]
     assert complete_draws(partial.iloc[:0], [0.0, 1.0]).empty
     assert complete_draws(full, [0.0, 1.0, 10.0]).empty  # a threshold of the grid not trained yet
+
+
+def test_longer_training_pairs_each_run_with_itself_earlier():
+    from localmixup.paper.spirals_readings import longer_training
+
+    curves = pd.DataFrame([{"eps": 0.0, "seed": s, "epoch": e, "test_error_pct": v}
+                           for s, (a, b) in enumerate([(10, 20), (12, 21), (11, 23)]) for e, v in ((200, a), (400, b))])
+    table = longer_training(curves, 200, 400)
+    row = table.loc[0.0]
+    assert row["runs"] == 3 and row["epoch 200"] == 11 and row["epoch 400"] == pytest.approx(64 / 3)
+    assert row["change"] == pytest.approx(31 / 3) and row["low"] > 0
+    with pytest.raises(ValueError, match="need epochs 200 and 600"):
+        longer_training(curves, 200, 600)

@@ -207,3 +207,20 @@ def describe_collapses(table: dict[float, Collapse], eps_values: Iterable[float]
                      f"lowest at epoch {c.lowest_mean_epoch} ({c.lowest_mean:.1f}%).")
     return "\n".join(lines) if lines else "(no threshold asked)"
 
+
+
+def longer_training(curves: pd.DataFrame, early: int, late: int) -> pd.DataFrame:
+    """Per eps, from learning curves recorded at epochs ``early`` and ``late`` (one row per eps,
+    seed and recorded epoch, :func:`~localmixup.paper.sweep.spirals.load_spirals_curves`): runs,
+    mean test error (%) at each, and the paired change ``late - early`` with its 95% interval
+    (``low``, ``high``), over the seeds recorded at both."""
+    rows = []
+    for eps, part in curves.groupby("eps"):
+        at = {e: dict(zip(p["seed"], p["test_error_pct"])) for e, p in part[part["epoch"].isin([early, late])].groupby("epoch")}
+        if early not in at or late not in at:
+            raise ValueError(f"eps={eps:g}: the curves need epochs {early} and {late}, have {sorted(set(part['epoch']))}")
+        d = paired_difference(at[late], at[early])
+        rows.append({"eps": float(eps), "runs": d.n, f"epoch {early}": sum(at[early].values()) / len(at[early]),
+                     f"epoch {late}": sum(at[late].values()) / len(at[late]), "change": d.mean, "low": d.mean - d.half,
+                     "high": d.mean + d.half})
+    return pd.DataFrame(rows).set_index("eps")
