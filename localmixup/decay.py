@@ -30,7 +30,7 @@ from collections.abc import Sequence
 
 import torch
 
-from localmixup.validation import check_choice, check_integer, check_real
+from localmixup.validation import check_choice, check_integer, check_real, check_seed
 
 RULES = ("nearest_other_class", "mean_weight")
 
@@ -66,7 +66,7 @@ def auto_decay(x: torch.Tensor, y: torch.Tensor | None = None, *, rule: str = "n
     flat = _flatten("x", x)
     target = check_real("target", target, low=0.0, high=1.0, low_open=True, high_open=True)
     samples = check_integer("samples", samples, low=2)
-    seed = check_integer("seed", seed, low=0)
+    seed = check_seed("seed", seed)
     chunk = check_integer("chunk", chunk, low=1)
     if rule == "mean_weight":
         if y is not None:
@@ -104,7 +104,7 @@ def nearest_other_class_distances(x: torch.Tensor, y: torch.Tensor, *, samples: 
         raise ValueError("y must hold at least two classes: the distance to another class is undefined otherwise")
     samples = check_integer("samples", samples, low=2)
     chunk = check_integer("chunk", chunk, low=1)
-    queries = _subsample(n, samples, check_integer("seed", seed, low=0), flat.device)
+    queries = _subsample(n, samples, check_seed("seed", seed), flat.device)
     centre = flat.mean(dim=0, dtype=torch.float64)
     q = flat[queries].double() - centre
     q_norms = (q * q).sum(dim=1)
@@ -129,7 +129,7 @@ def pair_distances(x: torch.Tensor, *, samples: int = 2000, seed: int = 0) -> to
         order of ``torch.triu_indices(m, m, 1)`` over the subsample.
     """
     flat = _flatten("x", x)
-    chosen = _subsample(flat.shape[0], check_integer("samples", samples, low=2), check_integer("seed", seed, low=0),
+    chosen = _subsample(flat.shape[0], check_integer("samples", samples, low=2), check_seed("seed", seed),
                         flat.device)
     points = flat[chosen].double()
     points = points - points.mean(dim=0)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from localmixup.validation import check_partner
+from localmixup.validation import check_partner, check_points
 
 DIRECT_MAX_DIM = 32
 """Up to this many features per sample, distances are direct differences (they cost no more than a Gram matrix)."""
@@ -102,15 +104,12 @@ def paired_distances(x: torch.Tensor, partner: torch.Tensor, *, batched: bool = 
 
 def _flatten(x: torch.Tensor, batched: bool, validate: bool) -> torch.Tensor:
     """x detached, each sample flattened: (B, d), or (R, B, d) with ``batched``; checked finite."""
+    lead = len(check_points(x, batched))
+    if x.is_complex():
+        raise ValueError(f"x must hold real numbers, got {x.dtype}")
     if validate and not bool(torch.isfinite(x).all()):
         raise ValueError("x must be finite: it contains NaN or infinite values")
-    if batched:
-        if x.ndim < 2:
-            raise ValueError(f"batched=True needs x of shape (R, B, ...), got shape {tuple(x.shape)}")
-        return x.detach().reshape(x.shape[0], x.shape[1], -1)
-    if x.ndim < 1:
-        raise ValueError("x must have shape (B, ...), got a scalar")
-    return x.detach().reshape(x.shape[0], -1)
+    return x.detach().reshape(*x.shape[:lead], math.prod(x.shape[lead:]))  # explicit d: an empty batch has one too
 
 
 def _recompute_close_pairs(squared: torch.Tensor, spread: torch.Tensor, flat: torch.Tensor) -> None:

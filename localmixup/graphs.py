@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from localmixup.distances import paired_distances, pairwise_distances
-from localmixup.validation import check_choice, check_integer, check_partner, check_real
+from localmixup.validation import check_choice, check_integer, check_partner, check_points, check_real
 
 GRAPHS = ("knn", "threshold", "exp", "none")
 _PARAMETER_OF = {"knn": "k", "threshold": "eps", "exp": "decay", "none": None}
@@ -47,9 +47,7 @@ def locality_weights(
         k >= B - 1, eps = inf and decay = 0 give all ones (Mixup).
     """
     graph, k, eps, decay = _parameters(graph, k, eps, decay)
-    if batched and x.ndim < 2:
-        raise ValueError(f"batched=True needs x of shape (R, B, ...), got shape {tuple(x.shape)}")
-    lead = tuple(x.shape[:1]) if batched else ()
+    lead = check_points(x, batched)[:-1]
     size = x.shape[len(lead)]
     if graph == "none":
         return torch.ones(*lead, size, size, device=x.device)
@@ -96,9 +94,7 @@ def pair_weights(
     whole graph and reads it.
     """
     graph, k, eps, decay = _parameters(graph, k, eps, decay)
-    if batched and x.ndim < 2:
-        raise ValueError(f"batched=True needs x of shape (R, B, ...), got shape {tuple(x.shape)}")
-    lead = tuple(x.shape[: 1 + bool(batched)])
+    lead = check_points(x, batched)
     if graph in ("threshold", "exp"):  # paired_distances checks x and partner
         return _weight_of_distance(paired_distances(x, partner, batched=batched, validate=validate), graph, eps, decay)
     partner = check_partner(partner, lead, validate)

@@ -2,38 +2,45 @@
 
 from __future__ import annotations
 
+from numbers import Real
+
 import torch
 import torch.nn.functional as F
 
 from localmixup.mixing import MixedBatch, SoftMixedBatch
-from localmixup.validation import check_choice, check_real, check_soft_targets
+from localmixup.validation import check_choice, check_label_dtype, check_real, check_soft_targets, check_tensor
 
 NORMALIZATIONS = ("weights", "size")
 
 
 def per_sample_cross_entropy(logits: torch.Tensor, target: torch.Tensor, *, validate: bool = True) -> torch.Tensor:
-    """Cross-entropy of each sample: logits (..., C), target (...) class indices or (..., C) soft
-    targets (float, or integer one-hot); returns (...).
+    """Cross-entropy of each sample: logits (..., C), target (...) class indices (int8 to int64 or
+    uint8; bool labels raise a ``ValueError``: use ``.long()``) or (..., C) soft targets (float, or
+    integer one-hot); returns (...).
 
     Computed in float32 (also under autocast). With ``validate``, class indices outside
     [0, C - 1] and soft targets that are not probability vectors raise a ``ValueError``; the
     check reads the values on the host, so a tuned GPU loop (or a captured CUDA graph)
     switches it off.
     """
+    if check_tensor("logits", logits).ndim < 1 or logits.shape[-1] < 1:
+        raise ValueError(f"logits must have shape (..., C) with C >= 1 classes, got {tuple(logits.shape)}")
     logits = logits.float()
     classes = logits.shape[-1]
-    if target.ndim == logits.ndim:
+    if check_tensor("target", target).ndim == logits.ndim:
         if target.shape != logits.shape:
             raise ValueError(f"soft targets must have the shape of logits {tuple(logits.shape)}, got {tuple(target.shape)}")
+        check_label_dtype("soft targets", target, soft=True)
         if validate:
             check_soft_targets("soft targets", target)
         return -(target.to(logits.dtype) * logits.log_softmax(dim=-1)).sum(dim=-1)
     if target.shape != logits.shape[:-1] or target.is_floating_point():
         raise ValueError(f"targets must be integer class indices of shape {tuple(logits.shape[:-1])} or soft targets of "
                          f"shape {tuple(logits.shape)}, got {target.dtype} of shape {tuple(target.shape)}")
+    check_label_dtype("targets", target, soft=False)
     if validate and target.numel() and (int(target.min()) < 0 or int(target.max()) >= classes):
         raise ValueError(f"labels must be in [0, {classes - 1}] for logits with {classes} classes, got {int(target.min())}..{int(target.max())}")
-    return F.cross_entropy(logits.reshape(-1, classes), target.reshape(-1), reduction="none").view(target.shape)
+    return F.cross_entropy(logits.reshape(-1, classes), target.long().reshape(-1), reduction="none").view(target.shape)
 
 
 def mixup_loss(logits: torch.Tensor, batch: MixedBatch | SoftMixedBatch, *, normalize: str = "weights",
@@ -74,12 +81,13 @@ def mixup_loss(logits: torch.Tensor, batch: MixedBatch | SoftMixedBatch, *, norm
                         "torch.nn.functional.cross_entropy")
     normalize = check_choice("normalize", normalize, NORMALIZATIONS)
     smoothing = check_real("label_smoothing", label_smoothing, low=0.0, high=1.0)
-    weight = batch.weight
+    check_tensor("logits", logits)
+    weight = check_tensor("batch.weight", batch.weight)
     if logits.ndim not in (2, 3) or tuple(weight.shape) != tuple(logits.shape[:-1]):
         raise ValueError(f"logits must be (B, C) or (R, B, C) and batch.weight one weight per sample ({tuple(logits.shape[:-1])}), "
                          f"got logits {tuple(logits.shape)} and weight {tuple(weight.shape)}")
     if isinstance(batch, SoftMixedBatch):
-        per_sample = per_sample_cross_entropy(logits, batch.target, validate=validate)
+        per_sample = per_sample_cross_entropy(logits, check_tensor("batch.target", batch.target), validate=validate)
     else:
         per_sample = _mixed_cross_entropy(logits, batch, validate)
     if smoothing:
@@ -97,6 +105,8 @@ def _mixed_cross_entropy(logits: torch.Tensor, batch: MixedBatch, validate: bool
     """``lam CE(y_a) + (1 - lam) CE(y_b)`` of each sample, (B,) (or (R, B)), lam checked in [0, 1]."""
     lam = batch.lam
     lead = tuple(logits.shape[:-2])
+    if isinstance(lam, bool) or not isinstance(lam, (Real, torch.Tensor)):
+        raise TypeError(f"batch.lam must be a float or a tensor of shape {lead}, got {type(lam).__name__}")
     if isinstance(lam, torch.Tensor):
         if tuple(lam.shape) != lead:
             raise ValueError(f"batch.lam must have shape {lead} (one per run), got {tuple(lam.shape)}")
@@ -107,6 +117,6 @@ def _mixed_cross_entropy(logits: torch.Tensor, batch: MixedBatch, validate: bool
         if not 0.0 <= float(lam) <= 1.0:  # NaN fails too
             raise ValueError(f"batch.lam must be in [0, 1], got {lam!r}")
         other = 1.0 - float(lam)
-    ce_a = per_sample_cross_entropy(logits, batch.y_a, validate=validate)
-    ce_b = per_sample_cross_entropy(logits, batch.y_b, validate=validate)
+    ce_a = per_sample_cross_entropy(logits, check_tensor("batch.y_a", batch.y_a), validate=validate)
+    ce_b = per_sample_cross_entropy(logits, check_tensor("batch.y_b", batch.y_b), validate=validate)
     return ce_a + other * (ce_b - ce_a)

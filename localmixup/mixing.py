@@ -18,7 +18,7 @@ import torch
 from localmixup.graphs import GRAPHS, locality_weights, pair_weights
 from localmixup.rng import Source, Streams, beta_from_uniforms, beta_uniforms, check_source, permutation, source_shape, uniform
 from localmixup.transfer import to_device
-from localmixup.validation import check_batch, check_choice, check_integer, check_real
+from localmixup.validation import INDEX_DTYPES, check_batch, check_choice, check_integer, check_label_dtype, check_real, check_seed, check_tensor
 
 PAIRINGS = ("graph", "permutation")
 MIXUP_LIKE, NO_MIXING = 0.95, 0.05
@@ -114,36 +114,56 @@ def apply_draw(draw: MixDraw, x: torch.Tensor, y: torch.Tensor, *, validate: boo
     """Mix the batch ``(x, y)`` with the draw ``draw``.
 
     Args:
-        draw: a :class:`MixDraw` for this batch (lam () and partner (B,), or (R,) and (R, B)).
+        draw: a :class:`MixDraw` for this batch (lam () and partner (B,), or (R,) and (R, B)):
+            lam and weight floating-point tensors, partner an integer tensor.
         x: floating-point inputs (B, ...) (or (R, B, ...)); integer images (uint8) raise a
             ``ValueError``: convert them to float first.
         y: (B,) class indices, (B, C) soft targets (float) or (B, C) integer one-hot targets
             (turned into float soft targets), with a leading R for R runs. A (B, 1) integer column
-            is read as (B,) class indices; a (B, 1) float column raises a ``ValueError``.
+            is read as (B,) class indices; a (B, 1) float column raises a ``ValueError``. Integer
+            labels are int8 to int64 or uint8; bool labels raise a ``ValueError`` (use ``y.long()``).
         validate: check values too (finite inputs, labels, partner indices); synchronises a GPU.
 
     Returns:
         The :class:`MixedBatch`; where ``partner[i] == i`` sample i is bit-identical to its input.
     """
-    lam, partner = draw.lam, draw.partner
+    lam, partner, weight = _checked_draw(draw)
     runs = lam.ndim
-    y = _label_column(y, runs)
-    if runs > 1 or partner.ndim != runs + 1 or draw.weight.shape != partner.shape:
-        raise ValueError(f"draw must hold lam (), partner (B,), weight (B,) or lam (R,), partner (R, B), weight (R, B); "
-                         f"got {tuple(lam.shape)}, {tuple(partner.shape)}, {tuple(draw.weight.shape)}")
-    size = check_batch(x, y, runs=runs) if validate else x.shape[runs]
+    x, y = check_tensor("x", x), _label_column(check_tensor("y", y), runs)
+    if tuple(x.shape[: runs + 1]) != tuple(partner.shape) or tuple(y.shape[: runs + 1]) != tuple(partner.shape):
+        raise ValueError(f"x {tuple(x.shape)} and y {tuple(y.shape)} must start with the draw's shape {tuple(partner.shape)} "
+                         f"({'R runs of B samples' if runs else 'one batch of B samples'})")
     if not x.is_floating_point():
         raise ValueError(f"x must be a floating-point tensor to be mixed, got dtype {x.dtype}: convert integer images "
                          "first (for instance x.float() / 255)")
-    if tuple(x.shape[: runs + 1]) != tuple(partner.shape) or tuple(y.shape[: runs + 1]) != tuple(partner.shape) or size != partner.shape[-1]:
-        raise ValueError(f"x {tuple(x.shape)} and y {tuple(y.shape)} must start with the draw's shape {tuple(partner.shape)}")
+    check_label_dtype("y", y, soft=y.ndim == runs + 2)
+    size = check_batch(x, y, runs=runs) if validate else x.shape[runs]
     if validate and bool(((partner < 0) | (partner >= size)).any()):
         raise ValueError(f"draw.partner must hold indices in [0, {size - 1}]")
     if not y.is_floating_point() and y.ndim == runs + 2:
         y = y.float()  # integer one-hot rows are soft targets
     other = (1.0 - lam).to(x.device, x.dtype).reshape(*lam.shape, *[1] * (x.ndim - runs))
+    try:
+        x_b, y_b = _take(x, partner), _take(y, partner)
+    except IndexError:  # validate=False on the CPU (on a GPU, out-of-range indices are a device-side assert)
+        raise ValueError(f"draw.partner must hold indices in [0, {size - 1}]") from None
     # lerp is exact where the partner is the sample itself: x stays bit-identical.
-    return MixedBatch(torch.lerp(x, _take(x, partner), other), y, _take(y, partner), lam, draw.weight)
+    return MixedBatch(torch.lerp(x, x_b, other), y, y_b, lam, weight)
+
+
+def _checked_draw(draw: MixDraw) -> MixDraw:
+    """``draw`` with its types, dtypes and shapes checked (no value is read); the partners as int64."""
+    if not isinstance(draw, MixDraw):
+        raise TypeError(f"draw must be a MixDraw (lam, partner, weight), got {type(draw).__name__}")
+    lam, partner, weight = (check_tensor(f"draw.{name}", t) for name, t in zip(draw._fields, draw))
+    if not (lam.is_floating_point() and weight.is_floating_point()) or partner.dtype not in INDEX_DTYPES:
+        raise ValueError(f"draw must hold a floating-point lam and weight and integer partner indices, got lam {lam.dtype}, "
+                         f"partner {partner.dtype}, weight {weight.dtype}")
+    runs = lam.ndim
+    if runs > 1 or partner.ndim != runs + 1 or weight.shape != partner.shape or tuple(lam.shape) != tuple(partner.shape[:runs]):
+        raise ValueError(f"draw must hold lam (), partner (B,), weight (B,) or lam (R,), partner (R, B), weight (R, B); "
+                         f"got {tuple(lam.shape)}, {tuple(partner.shape)}, {tuple(weight.shape)}")
+    return MixDraw(lam, partner.long(), weight)
 
 
 class LocalMixup:
@@ -232,7 +252,7 @@ class LocalMixup:
         self.k, self.eps, self.decay = k, eps, decay
         if seed is not None and generator is not None:
             raise ValueError("give generator or seed, not both (seed derives one stream per process)")
-        self.seed = None if seed is None else check_integer("seed", seed, low=0)
+        self.seed = None if seed is None else check_seed("seed", seed)
         self.generator = generator
         self.validate = validate
         self.training = True
@@ -328,7 +348,7 @@ class LocalMixup:
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> MixedBatch:
         """``self.apply(self.sample(x), x, y)``, the batch checked once."""
         if self.validate:
-            runs = len(source_shape(self.source(x.device)))
+            runs = len(source_shape(self.source(check_tensor("x", x).device)))
             check_batch(x, _label_column(y, runs), runs=runs)
         return apply_draw(self._sample(x, validate=False), x, y, validate=False)
 
@@ -338,12 +358,14 @@ class LocalMixup:
         return self(x, y).soft(num_classes)
 
     def _sample(self, x: torch.Tensor, *, validate: bool) -> MixDraw:
-        source = self.source(x.device)
+        source = self.source(check_tensor("x", x).device)
         lead = source_shape(source)
         if validate:
             check_batch(x, runs=len(lead))
         if lead and (x.ndim < 2 or x.shape[0] != lead[0]):
             raise ValueError(f"x must hold one batch per stream of the generator, shape (R={lead[0]}, B, ...), got {tuple(x.shape)}")
+        if x.ndim <= len(lead) or x.shape[len(lead)] == 0:
+            raise ValueError(f"x must be a batch (B, ...) of at least one sample, got shape {tuple(x.shape)}")
         size = x.shape[len(lead)]
         if not self.training:
             return _unmixed_draw(lead, size, x.device)
@@ -430,10 +452,12 @@ def _label_column(y: torch.Tensor, runs: int) -> torch.Tensor:
 def _graph_partners(w: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     # Inverse-CDF sampling of each row of w with the uniforms u (..., B); a zero weight is never
     # drawn: the target stays strictly below the row total, even where u * total rounds up to it.
+    # The clamp changes nothing for finite weights; a NaN row (x not finite, validate=False) draws
+    # an index in range rather than B (no host check: the mixed sample is NaN anyway).
     cumulative = w.cumsum(dim=-1)
     total = cumulative[..., -1:]
     target = torch.minimum(u.to(w.dtype)[..., None] * total, torch.nextafter(total, torch.zeros_like(total)))
-    return torch.searchsorted(cumulative, target, right=True).squeeze(-1)
+    return torch.searchsorted(cumulative, target, right=True).squeeze(-1).clamp_max_(w.shape[-1] - 1)
 
 
 def _take(t: torch.Tensor, partner: torch.Tensor) -> torch.Tensor:
@@ -448,9 +472,10 @@ def _soft(y: torch.Tensor, num_classes: int | None, runs: int) -> torch.Tensor:
         return y
     if y.ndim == runs + 2:
         return y.float()  # integer one-hot rows
+    check_label_dtype("y_a and y_b", y, soft=False)
     if num_classes is None:
         raise ValueError("num_classes is needed to one-hot encode class-index targets (integer >= 1)")
     num_classes = check_integer("num_classes", num_classes, low=1)
-    if y.numel() and int(y.max()) >= num_classes:
-        raise ValueError(f"labels must be in [0, {num_classes - 1}] for num_classes={num_classes}, got {int(y.max())}")
-    return torch.nn.functional.one_hot(y, num_classes).float()
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        raise ValueError(f"labels must be in [0, {num_classes - 1}] for num_classes={num_classes}, got {int(y.min())}..{int(y.max())}")
+    return torch.nn.functional.one_hot(y.long(), num_classes).float()

@@ -18,12 +18,12 @@ streams for a run, a purpose, a DDP rank or a DataLoader worker are all independ
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from numbers import Integral
 
 import torch
 
-from localmixup.validation import check_integer
+from localmixup.validation import check_seed
 
 _MASK32 = 0xFFFFFFFF
 _MASK64 = (1 << 64) - 1
@@ -32,7 +32,8 @@ _GAMMA_TRIES = 8  # candidates per Gamma draw: all rejected with probability < 0
 
 
 def derive_seed(seed: int, *path: int) -> int:
-    """A 63-bit seed derived from ``seed`` and the integers of ``path`` (each >= 0).
+    """A 63-bit seed derived from ``seed`` and the integers of ``path`` (each in [0, 2**64), as ``seed``:
+    the derivation reads 64 bits, so larger integers would alias smaller ones).
 
     ``derive_seed(s, a) != derive_seed(s, b)`` for a != b with overwhelming probability, and
     derived seeds look unrelated to one another (SplitMix64 finaliser after each step), so
@@ -40,9 +41,9 @@ def derive_seed(seed: int, *path: int) -> int:
     """
     # the seed is hashed alone first: adding a path entry to the raw seed would make
     # derive_seed(s, a) equal derive_seed(s + 1, a - 1)
-    state = _splitmix64(check_integer("seed", seed, low=0))
+    state = _splitmix64(check_seed("seed", seed))
     for part in path:
-        state = _splitmix64((state + check_integer("path entry", part, low=0) + 0x9E3779B97F4A7C15) & _MASK64)
+        state = _splitmix64((state + check_seed("path entry", part) + 0x9E3779B97F4A7C15) & _MASK64)
     return _splitmix64(state) >> 1
 
 
@@ -74,9 +75,9 @@ class Streams:
     """R independent counter-based random streams, one per seed.
 
     Args:
-        seeds: an integer >= 0 (one stream; draws have no run dimension) or a sequence / 1-D
-            integer tensor of R seeds (draws have a leading run dimension R).
-        stream: integers (>= 0) that select one of many independent families of streams of the
+        seeds: an integer in [0, 2**64) (one stream; draws have no run dimension) or a sequence / 1-D
+            integer tensor of R such seeds (draws have a leading run dimension R).
+        stream: an integer or a sequence of integers (each in [0, 2**64)) that select one of many independent families of streams of the
             same seeds (e.g. 0 for mixing, 1 for data order), see :func:`derive_seed`.
         device: where the numbers are made (default CPU).
 
@@ -93,11 +94,11 @@ class Streams:
                 raise ValueError(f"seeds must be an integer or a 1-D integer tensor, got {seeds.dtype} of shape {tuple(seeds.shape)}")
             seeds = seeds.tolist()
         single = isinstance(seeds, Integral)
-        values = [seeds] if single else list(seeds)
+        values = [seeds] if single else _integers("seeds", seeds)
         if not values:
-            raise ValueError("seeds must hold at least one seed (integers >= 0)")
-        path = (stream,) if isinstance(stream, Integral) else tuple(stream)
-        keys = [derive_seed(check_integer("seed", s, low=0), *path) for s in values]
+            raise ValueError("seeds must hold at least one seed (integers in [0, 2**64))")
+        path = (stream,) if isinstance(stream, Integral) else _integers("stream", stream)
+        keys = [derive_seed(check_seed("seed", s), *path) for s in values]
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         key = torch.tensor([[k & _MASK32, (k >> 32) & _MASK32] for k in keys], dtype=torch.int64, device=self.device)
         self._k0, self._k1 = (key[0, 0], key[0, 1]) if single else (key[:, 0], key[:, 1])
@@ -142,6 +143,13 @@ class Streams:
         if not isinstance(state, torch.Tensor) or state.numel() != 1 or state.is_floating_point():
             raise ValueError(f"state must be what Streams.get_state returned (one int64 counter), got {state!r}")
         self.counter.fill_(int(state.reshape(()).item()))
+
+
+def _integers(name: str, values: object) -> list:
+    """``values`` as a list if it is a sequence (or other iterable, not a string), else a ``TypeError`` naming ``name``."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"{name} must be an integer or a sequence of integers in [0, 2**64), got {type(values).__name__}")
+    return list(values)
 
 
 Source = torch.Generator | Streams | None

@@ -7,6 +7,11 @@ from numbers import Integral, Real
 
 import torch
 
+SEED_LIMIT = 2**64
+"""Seeds are integers in [0, SEED_LIMIT): the seed derivation reads 64 bits, so larger seeds would alias smaller ones."""
+INDEX_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+"""The dtypes of class indices (and of integer one-hot targets); bool labels are refused: convert them with ``.long()``."""
+
 
 def check_integer(name: str, value: object, *, low: int = 0, high: int | None = None) -> int:
     """Return ``value`` as an int in ``[low, high]``, else raise a ``ValueError`` naming ``name``."""
@@ -15,6 +20,31 @@ def check_integer(name: str, value: object, *, low: int = 0, high: int | None = 
     if value < low or (high is not None and value > high):
         raise ValueError(f"{name} must be an integer in {_interval(low, high, True, True)}, got {value!r}")
     return int(value)
+
+
+def check_seed(name: str, value: object) -> int:
+    """Return ``value`` as an int in [0, 2**64), else raise a ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or not 0 <= value < SEED_LIMIT:
+        raise ValueError(f"{name} must be an integer in [0, 2**64), got {value!r}")
+    return int(value)
+
+
+def check_tensor(name: str, value: object) -> torch.Tensor:
+    """Return ``value`` if it is a tensor, else raise a ``TypeError`` naming ``name``."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__} (convert it with torch.as_tensor)")
+    return value
+
+
+def check_label_dtype(name: str, y: torch.Tensor, *, soft: bool) -> None:
+    """Raise a ``ValueError`` naming ``name`` unless ``y`` holds class indices of :data:`INDEX_DTYPES`
+    or, with ``soft``, soft targets (floating point, or integer one-hot rows). Reads no value."""
+    if y.dtype in INDEX_DTYPES or (soft and y.is_floating_point()):
+        return
+    accepted = "soft targets (floating point) or integer one-hot rows" if soft else "integer class indices"
+    hint = ": convert 0/1 labels with .long()" if y.dtype == torch.bool else ""
+    raise ValueError(f"{name} must hold {accepted} of dtype int8, int16, int32, int64 or uint8"
+                     f"{' (or floating point)' if soft else ''}, got {y.dtype}{hint}")
 
 
 def check_real(
@@ -54,9 +84,8 @@ def check_batch(x: torch.Tensor, y: torch.Tensor | None = None, *, runs: int = 0
     x is a stack (R, B, ...) of R batches and y has a leading R too. Reads the values on the
     host (a GPU synchronises).
     """
-    if not isinstance(x, torch.Tensor) or x.ndim < runs + 1:
-        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"x must be a tensor of shape {'(R, B, ...)' if runs else '(B, ...)'}, got {got}")
+    if check_tensor("x", x).ndim < runs + 1:
+        raise ValueError(f"x must be a tensor of shape {'(R, B, ...)' if runs else '(B, ...)'}, got {tuple(x.shape)}")
     size = x.shape[runs]
     if size == 0 or x.numel() == 0:
         raise ValueError("x must hold at least one sample (batch size B >= 1), got an empty batch")
@@ -64,18 +93,29 @@ def check_batch(x: torch.Tensor, y: torch.Tensor | None = None, *, runs: int = 0
         raise ValueError("x must be finite: it contains NaN or infinite values")
     if y is not None:
         lead = tuple(x.shape[: runs + 1])
-        if not isinstance(y, torch.Tensor) or tuple(y.shape[: runs + 1]) != lead or y.ndim not in (runs + 1, runs + 2):
-            got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+        if tuple(check_tensor("y", y).shape[: runs + 1]) != lead or y.ndim not in (runs + 1, runs + 2):
+            got = tuple(y.shape)
             raise ValueError(f"y must have one entry per sample of x: class indices of shape {lead} or soft targets of "
                              f"shape {(*lead, 'C')}, got {got}")
-        if y.ndim == runs + 2:
-            check_soft_targets("y", y)
-        elif y.is_floating_point():
+        soft = y.ndim == runs + 2
+        if not soft and y.is_floating_point():
             raise ValueError(f"y of shape {lead} must hold integer class indices, got dtype {y.dtype} "
                              "(soft targets have one row per sample)")
+        check_label_dtype("y", y, soft=soft)
+        if soft:
+            check_soft_targets("y", y)
         elif bool((y < 0).any()):
             raise ValueError(f"y must hold class indices >= 0, got minimum {int(y.min())}")
     return size
+
+
+def check_points(x: object, batched: bool) -> tuple[int, ...]:
+    """The shape (B,) of a batch ``x`` of shape (B, ...) ((R, B) of a stack (R, B, ...) with ``batched``);
+    a ``TypeError`` if x is not a tensor, a ``ValueError`` if it has too few dimensions."""
+    if check_tensor("x", x).ndim < 1 + bool(batched):
+        raise ValueError(f"batched=True needs x of shape (R, B, ...), got shape {tuple(x.shape)}" if batched else
+                         "x must have shape (B, ...), got a scalar")
+    return tuple(x.shape[: 1 + bool(batched)])
 
 
 def check_soft_targets(name: str, target: torch.Tensor) -> None:

@@ -25,7 +25,7 @@ from typing import Iterator, NamedTuple
 import torch
 
 from localmixup.paper.records import data_dir
-from localmixup.validation import check_choice, check_integer
+from localmixup.validation import check_choice, check_integer, check_seed, check_tensor
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
@@ -276,11 +276,16 @@ def subset(x: torch.Tensor, y: torch.Tensor, size: int | None, seed: int = 12345
 
     Plain: ``size`` samples at random (the default seed gives the project's fixed subset, the same
     for every run). ``stratified``: ``size // C`` samples of each of the C classes, one more for
-    the first ``size % C`` classes, kept in their order in the split.
+    the first ``size % C`` classes, kept in their order in the split. ``x`` and ``y`` are tensors of
+    N samples each, ``seed`` an integer in [0, 2**64).
     """
-    if size is None or size >= x.shape[0]:
+    check_tensor("x", x), check_tensor("y", y)
+    if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"x and y must hold the same number N of samples, shapes (N, ...) and (N, ...), got "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}")
+    seed = check_seed("seed", seed)
+    if size is None or check_integer("size", size, low=1) >= x.shape[0]:
         return x, y
-    size = check_integer("size", size, low=1)
     g = torch.Generator().manual_seed(seed)
     if not stratified:
         order = torch.randperm(x.shape[0], generator=g)[:size]

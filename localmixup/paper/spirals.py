@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from pathlib import Path
 from typing import NamedTuple
 
@@ -14,7 +15,7 @@ import torch
 
 from localmixup.paper.data import DatasetUnavailable
 from localmixup.paper.records import data_dir
-from localmixup.validation import check_integer, check_real
+from localmixup.validation import check_integer, check_real, check_seed
 
 
 class Split(NamedTuple):
@@ -44,10 +45,10 @@ def make_spirals(
     at random into train and test (``test_fraction`` in (0, 1)).
     """
     n = check_integer("points_per_class", points_per_class, low=1)
-    turns = check_real("turns_degrees", turns_degrees, low=0.0, low_open=True)
-    noise = check_real("noise", noise, low=0.0)
+    turns = check_real("turns_degrees", turns_degrees, low=0.0, low_open=True, high=math.inf, high_open=True)
+    noise = check_real("noise", noise, low=0.0, high=math.inf, high_open=True)
     test_fraction = check_real("test_fraction", test_fraction, low=0.0, high=1.0, low_open=True, high_open=True)
-    g = torch.Generator().manual_seed(check_integer("seed", seed, low=0))
+    g = torch.Generator().manual_seed(check_seed("seed", seed))
 
     t = torch.rand(n, generator=g, dtype=torch.float64).sqrt() * math.radians(turns)
     jitter = torch.rand(n, 2, generator=g, dtype=torch.float64) * noise
@@ -96,6 +97,8 @@ def load_authors_spirals(folder: Path | str | None = None, *, verify: bool = Tru
     Raises :class:`~localmixup.paper.data.DatasetUnavailable` naming the folder, the missing or
     altered files and where to get them.
     """
+    if folder is not None and not isinstance(folder, (str, os.PathLike)):
+        raise TypeError(f"folder must be a path (str or os.PathLike) or None, got {type(folder).__name__}")
     root = Path(folder) if folder is not None else authors_spirals_dir()
     absent = [name for name in AUTHORS_FILES if not (root / name).is_file()]
     if absent:

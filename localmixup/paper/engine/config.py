@@ -15,7 +15,7 @@ from localmixup.mixing import PAIRINGS, LocalMixup
 from localmixup.rng import Source
 from localmixup.paper.data import spec
 from localmixup.paper.models import MODELS, model_class
-from localmixup.validation import check_choice, check_integer, check_real
+from localmixup.validation import check_choice, check_integer, check_real, check_seed
 
 METHODS = ("baseline", "mixup", "local", "adamixup")
 SCHEDULES = ("step", "multistep")
@@ -38,7 +38,7 @@ class TrainConfig:
     module's default) is :class:`~localmixup.baselines.adamixup.AdaMixup`'s ``weighting``. The learning
     rate follows ``schedule`` (see :func:`~localmixup.paper.engine.optim.lr_at`). ``train_size`` /
     ``test_size`` (None = all) take a fixed random subset, the same for every seed and method;
-    with ``subset_seed`` (an integer >= 0, with ``train_size``) the training subset is instead
+    with ``subset_seed`` (an integer in [0, 2**64), with ``train_size``) the training subset is instead
     stratified (the same count of every class) and drawn from that seed: the studies across
     training-set sizes set it to the run's seed, so that every method of a seed trains on the same
     images and the seeds span draws of the data.
@@ -80,7 +80,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         s = spec(self.dataset)
         check_choice("method", self.method, METHODS)
-        check_integer("seed", self.seed, low=0)
+        check_seed("seed", self.seed)
         if not isinstance(self.profile, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*", self.profile):
             raise ValueError(f"profile must be a plain name (letters, digits, '_', '.', '+', '-'; a folder of the "
                              f"results), got {self.profile!r}")
@@ -119,7 +119,7 @@ class TrainConfig:
             if getattr(self, name) is not None:
                 check_integer(name, getattr(self, name), low=1, high=total)
         if self.subset_seed is not None:
-            check_integer("subset_seed", self.subset_seed, low=0)
+            check_seed("subset_seed", self.subset_seed)
             if self.train_size is None:
                 raise ValueError("subset_seed draws a training subset: it needs train_size (an integer in "
                                  f"[1, {s.sizes[0]}]), got train_size=None")

@@ -42,7 +42,7 @@ from localmixup.paper.engine.seeding import run_streams
 from localmixup.paper.engine.stacked import StackedModels
 from localmixup.paper.provenance import environment
 from localmixup.paper.spirals import Split
-from localmixup.validation import check_batch, check_choice, check_integer, check_real
+from localmixup.validation import check_batch, check_choice, check_integer, check_real, check_seed
 
 WEIGHTINGS = ("pair", "batch")
 """How the pair weights enter the loss. ``"pair"``: Eq. (2) as :func:`~localmixup.loss.mixup_loss`
@@ -281,7 +281,7 @@ def train_many(
     """
     if not isinstance(config, ManyRunsConfig):
         raise ValueError(f"config must be a ManyRunsConfig, got {type(config).__name__}")
-    seeds = [check_integer("seed", s, low=0) for s in seeds]
+    seeds = [check_seed("seed", s) for s in seeds]
     if not seeds:
         raise ValueError("seeds must hold at least one run seed")
     if len(set(seeds)) != len(seeds):
