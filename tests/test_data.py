@@ -215,3 +215,38 @@ def test_stratified_subsets_hold_every_class_equally_and_depend_on_their_seed_on
     assert torch.equal(again[0], xs) and not torch.equal(other[0], xs)
     with pytest.raises(ValueError, match="stratified subset of 990 needs 165 samples of every class; the split has 143 of its smallest"):
         subset(x, y.masked_fill(y == 6, 5), 990, 0, stratified=True)
+
+
+# --- labels out of range, $LOCALMIXUP_DATA not a folder ---------------------------------------
+
+def _idx(path, dims, content):
+    """A small uncompressed unsigned-byte IDX file: header with ``dims``, then ``content``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes([0, 0, 8, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims) + bytes(content))
+
+
+@pytest.mark.parametrize("split", ["train", "t10k"])
+def test_a_label_out_of_range_is_named_at_load_not_in_training(tmp_path, split):
+    raw = tmp_path / "FashionMNIST" / "raw"
+    for s in ("train", "t10k"):
+        _idx(raw / f"{s}-images-idx3-ubyte", (2, 28, 28), [0] * (2 * 28 * 28))
+        _idx(raw / f"{s}-labels-idx1-ubyte", (2,), [3, 200 if s == split else 9])  # right size and header
+    with pytest.raises(DatasetUnavailable) as caught:
+        load_arrays("fashion_mnist", tmp_path, download=False)
+    message = str(caught.value)
+    assert f"{raw / f'{split}-labels-idx1-ubyte'} holds a label of 200, outside the dataset's range [0, 9]" in message
+    assert "\n" not in message and dataset_status("fashion_mnist", tmp_path) == message
+
+
+@pytest.mark.parametrize("value", ["file", ""])
+def test_localmixup_data_naming_a_file_is_one_clear_line(tmp_path, monkeypatch, value):
+    import localmixup.paper as lp
+
+    target = tmp_path / "not-a-folder"
+    target.write_text("")
+    monkeypatch.setenv("LOCALMIXUP_DATA", str(target) if value else "")
+    with pytest.raises(ValueError, match=r"^\$LOCALMIXUP_DATA must name a folder for the datasets") as caught:
+        load_arrays("fashion_mnist", download=False)
+    assert "\n" not in str(caught.value)
+    monkeypatch.setenv("LOCALMIXUP_DATA", str(tmp_path / "new"))
+    assert lp.data_dir() == tmp_path / "new"  # an absent folder is fine: it is made when needed

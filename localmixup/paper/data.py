@@ -175,13 +175,22 @@ def install_fashion_mnist(root: Path | None = None, source: Path | None = None) 
     return raw
 
 
+def check_idx_labels(path: Path, num_classes: int) -> None:
+    """Check that the IDX labels file ``path`` (one dimension, complete: see :func:`check_idx`) holds
+    labels in [0, num_classes - 1]; raises a ``ValueError`` naming the file and the range otherwise."""
+    labels = Path(path).read_bytes()[8:]
+    if labels and max(labels) >= num_classes:
+        raise ValueError(f"{path} holds a label of {max(labels)}, outside the dataset's range [0, {num_classes - 1}]")
+
+
 def _check_mnist_family(s: DatasetSpec, root: Path) -> None:
     error = _absent(s, root)
     if error is not None:
         raise error
     for f in s.files:
         try:
-            check_idx(root / f)
+            if len(check_idx(root / f)) == 1:
+                check_idx_labels(root / f, s.num_classes)
         except ValueError as error:
             raise DatasetUnavailable(f"dataset {s.name!r}: {error}; delete it and provide a complete copy") from None
 

@@ -54,8 +54,15 @@ def results_dir(*parts: str) -> Path:
 
 
 def data_dir() -> Path:
-    """Dataset cache ``<root>/data`` (``$LOCALMIXUP_DATA`` overrides it)."""
-    return Path(os.environ["LOCALMIXUP_DATA"]) if "LOCALMIXUP_DATA" in os.environ else project_root() / "data"
+    """Dataset cache ``<root>/data`` (``$LOCALMIXUP_DATA`` overrides it: a folder, made if absent; a
+    ``ValueError`` naming the variable if it is empty or names something other than a folder)."""
+    if "LOCALMIXUP_DATA" not in os.environ:
+        return project_root() / "data"
+    folder = Path(os.environ["LOCALMIXUP_DATA"])
+    if not os.environ["LOCALMIXUP_DATA"] or (folder.exists() and not folder.is_dir()):
+        raise ValueError(f"$LOCALMIXUP_DATA must name a folder for the datasets (made if absent), got "
+                         f"{os.environ['LOCALMIXUP_DATA']!r}, {'empty' if not folder.parts else 'which is not a folder'}")
+    return folder
 
 
 def _temporary(path: Path) -> tuple[int, str]:
