@@ -1,32 +1,59 @@
-"""Worker processes that die with their parent, whatever kills it.
+"""Worker processes that die with their parent, whatever kills it, from the moment they start.
 
 A sweep with ``jobs`` > 1 trains its runs in a pool of spawned processes. If the sweep is killed
 (SIGKILL, OOM killer, a closed terminal), its workers must not go on training and writing records
 nobody waits for: each worker asks the kernel to kill it when its parent dies
-(``prctl(PR_SET_PDEATHSIG, SIGKILL)``, Linux), and a watchdog thread checks the parent's pid every
-second (every POSIX system), in case the first is unavailable or the parent died before it was set.
+(``prctl(PR_SET_PDEATHSIG, SIGKILL)``, Linux) as the very first thing it does (:mod:`.worker_start`,
+run while it unpickles the name multiprocessing sends it ahead of everything else, before it imports
+anything heavy), and a watchdog thread checks the parent's pid every second (every POSIX system), in
+case the first is unavailable.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import multiprocessing
+import multiprocessing.context
+import operator
 import os
-import signal
-import sys
+import runpy
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+from localmixup.paper.sweep.worker_start import RUN_NAME
+
 WATCH_EVERY_S = 1.0
+_START = Path(__file__).with_name("worker_start.py")
 
 
-def _kill_me_with_parent() -> None:
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # best effort: the watchdog covers a failure
+class _Start:
+    """Unpickled in the worker as ``runpy.run_path(worker_start.py)``: the death signal, set by file, no package imported."""
+
+    def __init__(self, parent: int, name: str) -> None:
+        self.parent, self.name = parent, name
+
+    def __reduce__(self) -> tuple:
+        return runpy.run_path, (str(_START), {"PARENT": self.parent, "NAME": self.name}, RUN_NAME)
+
+
+class _WorkerName(str):
+    """A worker's name, which multiprocessing pickles first of all it sends a spawned process: unpickled,
+    it runs :class:`_Start` and is the plain name again."""
+
+    def __reduce__(self) -> tuple:
+        return operator.getitem, (_Start(os.getpid(), str(self)), "NAME")
+
+
+class _DyingProcess(multiprocessing.context.SpawnProcess):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._name = _WorkerName(self._name)
+
+
+class _DyingContext(multiprocessing.context.SpawnContext):
+    """The spawn context whose processes set their death signal first (see the module docstring)."""
+
+    Process = _DyingProcess
 
 
 def _watch(parent: int) -> None:
@@ -37,8 +64,8 @@ def _watch(parent: int) -> None:
 
 
 def init_worker(parent: int, threads: int | None) -> None:
-    """Initializer of a worker process: die with process ``parent``; train with ``threads`` torch threads."""
-    _kill_me_with_parent()
+    """Initializer of a worker process: die with process ``parent`` (watchdog; the death signal is set
+    already); train with ``threads`` torch threads."""
     if os.getppid() != parent:
         os._exit(1)
     threading.Thread(target=_watch, args=(parent,), name="parent-watchdog", daemon=True).start()
@@ -51,5 +78,5 @@ def init_worker(parent: int, threads: int | None) -> None:
 def worker_pool(jobs: int, threads: int | None = None) -> ProcessPoolExecutor:
     """A pool of ``jobs`` spawned processes (each with ``threads`` torch threads, None: torch's default)
     that die with this process."""
-    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker,
+    return ProcessPoolExecutor(jobs, mp_context=_DyingContext(), initializer=init_worker,
                                initargs=(os.getpid(), threads))
