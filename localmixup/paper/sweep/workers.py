@@ -44,7 +44,7 @@ class _WorkerName(str):
         return operator.getitem, (_Start(os.getpid(), str(self)), "NAME")
 
 
-class _DyingProcess(multiprocessing.context.SpawnProcess):
+class SweepWorker(multiprocessing.context.SpawnProcess):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._name = _WorkerName(self._name)
@@ -53,7 +53,7 @@ class _DyingProcess(multiprocessing.context.SpawnProcess):
 class _DyingContext(multiprocessing.context.SpawnContext):
     """The spawn context whose processes set their death signal first (see the module docstring)."""
 
-    Process = _DyingProcess
+    Process = SweepWorker
 
 
 def _watch(parent: int) -> None:
