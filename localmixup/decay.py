@@ -50,7 +50,7 @@ def auto_decay(x: torch.Tensor, y: torch.Tensor | None = None, *, rule: str = "n
             (their nearest other-class point is searched among all N points), or the points whose
             ``samples * (samples - 1) / 2`` distinct pairs are averaged; integer >= 2. With
             N <= samples every point is used and the result does not depend on ``seed``.
-        seed: seed of the subsample (integer >= 0).
+        seed: seed of the subsample (integer in [0, 2**64)).
         chunk: reference points per distance block, which bounds memory to about
             ``samples * chunk`` float64 numbers (integer >= 1); it does not change the result.
 

@@ -190,7 +190,7 @@ class LocalMixup:
             A generator is the caller's: it is copied into DataLoader workers as it is, so every
             worker (and, without persistent workers, every epoch) draws the same numbers; a mixer
             called in a worker with a generator warns once. Use ``seed=`` there.
-        seed: instead of ``generator``: a seed (integer >= 0) from which each process derives its
+        seed: instead of ``generator``: a seed (integer in [0, 2**64)) from which each process derives its
             own counter-based stream, on the device of the first batch. See "Seeds" below.
         validate: check every batch (finite values, matching lengths, labels) and warn once
             (:class:`LocalityScaleWarning`) if a batch's distinct pairs weigh on average at least
@@ -198,8 +198,8 @@ class LocalMixup:
             it off in a tuned GPU loop, since the checks synchronise the device.
 
     Calling the object on ``(x, y)`` with x of shape (B, ...) and y of shape (B,)
-    (class indices; a (B, 1) integer column is read as (B,)) or (B, C) (soft or integer one-hot
-    targets) returns a :class:`~.MixedBatch`; ``sample`` and ``apply`` are its two halves and
+    (class indices of dtype int8 to int64 or uint8; a (B, 1) integer column is read as (B,); bool
+    labels raise a ``ValueError``: use ``y.long()``) or (B, C) (soft or integer one-hot targets) returns a :class:`~.MixedBatch`; ``sample`` and ``apply`` are its two halves and
     :meth:`soft` gives torchvision's ``(x, soft target)`` plus the pair weights.
     :meth:`eval` makes it return every batch unmixed (:meth:`train` mixes again).
 
