@@ -28,6 +28,12 @@ def intruders(x_virtual: torch.Tensor, y_virtual: torch.Tensor, x_train: torch.T
     """
     check_batch(x_virtual, y_virtual)
     check_batch(x_train, y_train)
+    for name, x, y in (("y_virtual", x_virtual, y_virtual), ("y_train", x_train, y_train)):
+        if y.ndim != 1:
+            raise ValueError(f"{name} must hold class indices of shape ({x.shape[0]},), got shape {tuple(y.shape)}")
+    if x_virtual.shape[1:] != x_train.shape[1:]:
+        raise ValueError(f"x_virtual and x_train must have the same features per sample, got {tuple(x_virtual.shape[1:])} and "
+                         f"{tuple(x_train.shape[1:])}")
     flat_v = x_virtual.detach().reshape(x_virtual.shape[0], -1)
     flat_t = x_train.detach().reshape(x_train.shape[0], -1)
     if flat_v.shape[1] <= DIRECT_MAX_DIM:

@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import localmixup as lm
 
-settings.register_profile("properties", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomised: the same examples on every run, so that CI never fails at random; no example database on disk
+settings.register_profile("properties", max_examples=150, deadline=None, derandomize=True, database=None,
+                          suppress_health_check=[HealthCheck.too_slow])
 PROPERTIES = settings.get_profile("properties")
 
 FLOATS = (torch.float16, torch.float32, torch.float64, torch.bfloat16)
@@ -273,6 +275,10 @@ def test_mixup_loss_is_a_loss_or_a_clear_error(size, data, validate, normalize, 
 @PROPERTIES
 @given(logits=python_values(tensors()), target=python_values(tensors()), validate=st.booleans())
 def test_per_sample_cross_entropy_is_torch_s_or_a_clear_error(logits, target, validate):
+    # without validation the labels' values are not read (no host sync): out of range, they are the caller's error
+    assume(validate or not (isinstance(logits, torch.Tensor) and isinstance(target, torch.Tensor) and logits.ndim >= 1
+                            and not target.is_floating_point() and target.dtype != torch.bool and target.numel()
+                            and (int(target.min()) < 0 or int(target.max()) >= logits.shape[-1])))
     loss = outcome(lambda: lm.per_sample_cross_entropy(logits, target, validate=validate), "logits", "target", "labels")
     if isinstance(loss, Exception) or target.ndim == logits.ndim or not validate:
         return
@@ -357,14 +363,14 @@ def test_intrusion_rate_is_a_rate_or_a_clear_error(x_virtual, x_train, data):
         assert 0.0 <= rate <= 1.0
 
 
-@pytest.mark.xfail(reason="localmixup/intrusion.py (not this branch's) checks neither the feature count nor (M,) labels",
-                   raises=RuntimeError, strict=False)
-@pytest.mark.parametrize("call", [
-    lambda: lm.intrusion_rate(torch.randn(4, 2), torch.arange(4) % 2, torch.randn(4, 3), torch.arange(4) % 2),
-    lambda: lm.intrusion_rate(torch.randn(4, 2), torch.full((4, 2), 0.5), torch.randn(4, 2), torch.arange(4) % 2),
+@pytest.mark.parametrize("call, message", [
+    (lambda: lm.intrusion_rate(torch.randn(4, 2), torch.arange(4) % 2, torch.randn(4, 3), torch.arange(4) % 2),
+     r"x_virtual and x_train must have the same features per sample, got \(2,\) and \(3,\)"),
+    (lambda: lm.intrusion_rate(torch.randn(4, 2), torch.full((4, 2), 0.5), torch.randn(4, 2), torch.arange(4) % 2),
+     r"y_virtual must hold class indices of shape \(4,\)"),
 ])
-def test_intrusion_rate_refuses_mismatched_features_and_soft_labels(call):
-    with pytest.raises(ValueError):
+def test_intrusion_rate_refuses_mismatched_features_and_soft_labels(call, message):
+    with pytest.raises(ValueError, match=message):
         call()
 
 
