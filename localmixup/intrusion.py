@@ -48,7 +48,7 @@ def intruders(x_virtual: torch.Tensor, y_virtual: torch.Tensor, x_train: torch.T
 
 
 def intrusion_rate(x_virtual: torch.Tensor, y_virtual: torch.Tensor, x_train: torch.Tensor, y_train: torch.Tensor) -> float:
-    """Fraction of virtual points whose nearest training point has another class (:func:`intruders`).
+    """Fraction of virtual points whose nearest training point has another class (``intruders``).
 
     Returns:
         A rate in [0, 1]: 0 when every virtual point lies nearest to its own class.

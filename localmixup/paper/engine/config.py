@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -167,6 +168,16 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         """The configuration of a record's ``config`` (see :meth:`to_dict`)."""
         return cls(**d)
+
+    @classmethod
+    def as_recorded(cls, d: dict[str, Any]) -> dict[str, Any]:
+        """A record's ``config`` with the fields added since it was written at their defaults (how
+        it trained), as JSON values: what to compare with ``to_dict()`` of the run asked for. A
+        dict that is no valid configuration is returned as it is (it then matches nothing)."""
+        try:
+            return json.loads(json.dumps(cls.from_dict(d).to_dict()))
+        except (TypeError, ValueError):
+            return d
 
     def mixer(self, generator: Source = None) -> LocalMixup | None:
         """The core's batch transform for this method, drawing from ``generator`` (a

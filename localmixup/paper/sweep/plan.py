@@ -148,10 +148,7 @@ def pending(configs: Iterable[TrainConfig], stack: int = 1, threads: int | None 
         except ValueError as error:
             raise ValueError(f"{path} is not a run record ({error}); move it away to train this run") from None
         wanted = json.loads(json.dumps(c.to_dict()))
-        try:  # a field added since the record was made: its default is how the record trained
-            had = json.loads(json.dumps(TrainConfig.from_dict(recorded.config).to_dict()))
-        except (TypeError, ValueError):
-            had = recorded.config
+        had = TrainConfig.as_recorded(recorded.config)
         if had != wanted:
             differ = sorted(k for k in wanted.keys() | had.keys() if wanted.get(k) != had.get(k))
             raise ValueError(f"{path} was recorded with another configuration (differs in {', '.join(differ)}); "

@@ -68,7 +68,7 @@ draws never share a seed (so never an initialisation), and a draw holds up to th
 COLUMNS = ["tag", "setting", "data", "eps", "batch_size", "epochs", "seed", "status", "test_error_pct", "train_error_pct",
            "pair_weight"]
 """Columns of the frame of runs that :func:`sweep_spirals` returns: ``data`` the data set
-(:func:`data_label`), errors in percent (NaN for a failed run), ``pair_weight`` the mean over the
+(``data_label``), errors in percent (NaN for a failed run), ``pair_weight`` the mean over the
 recorded epochs of the mean pair weight of a batch."""
 
 CHUNK_FIELDS = {"config": dict, "data": dict, "seeds": list, "runs": dict}
