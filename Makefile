@@ -1,6 +1,8 @@
 # `make book`: set up a fresh machine and build the whole book, each chapter with the most
 # faithful profile whose runs are recorded in results/ (else quick on a CPU, paper on a GPU).
-# `make test`: the test suite (unit tests, nbval, the built book in headless Chromium).
+# `make test`: the test suite (unit tests, nbval, the built book in headless Chromium);
+# `make test-fast`: the fast tier (no notebook, book, browser, subprocess or slow test), a couple
+# of minutes on a 2-core CPU.
 # The Python environment lives in .venv/ and is reused while pyproject.toml and the lock
 # file are unchanged.
 
@@ -11,7 +13,7 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup data browser book test clean
+.PHONY: setup data browser book test test-fast clean
 
 setup: $(STAMP) data browser
 
@@ -40,6 +42,10 @@ book: setup
 
 test: setup
 	$(PYTHON) -m pytest
+
+# the markers are set in tests/conftest.py (TIERS)
+test-fast: $(STAMP)
+	$(PYTHON) -m pytest -m "not slow and not notebook and not book and not browser and not subprocess"
 
 clean:
 	rm -rf _build

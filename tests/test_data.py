@@ -9,11 +9,6 @@ import torch
 from localmixup.paper.data import (DATASETS, DEBIAN_FASHION_MNIST, DatasetUnavailable, DeviceLoader, check_idx, dataset_status,
                              install_fashion_mnist, load_arrays, subset)
 
-HAVE_FMNIST = (DEBIAN_FASHION_MNIST / "t10k-labels-idx1-ubyte.gz").is_file()
-needs_fmnist = pytest.mark.skipif(not HAVE_FMNIST, reason="Debian package dataset-fashion-mnist not installed")
-
-
-@needs_fmnist
 def test_fashion_mnist_loads_offline(tmp_path):
     a = load_arrays("fashion_mnist", tmp_path, download=False)
     assert a.x_train.shape == (60000, 1, 28, 28) and a.x_train.dtype == torch.uint8
@@ -46,7 +41,6 @@ def test_truncated_idx_is_detected(tmp_path):
         check_idx(bad)
 
 
-@needs_fmnist
 def test_truncated_idx_file_is_reported_not_trained_on(tmp_path):
     install_fashion_mnist(tmp_path)
     shutil.copytree(tmp_path / "FashionMNIST", tmp_path / "MNIST")  # stands for an MNIST copy
@@ -57,7 +51,6 @@ def test_truncated_idx_file_is_reported_not_trained_on(tmp_path):
     assert "t10k-labels-idx1-ubyte" in str(info.value)
 
 
-@needs_fmnist
 def test_truncated_unpacked_fashion_mnist_is_unpacked_again(tmp_path):
     install_fashion_mnist(tmp_path)
     images = tmp_path / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte"
@@ -67,7 +60,6 @@ def test_truncated_unpacked_fashion_mnist_is_unpacked_again(tmp_path):
     assert check_idx(images) == (10000, 28, 28)
 
 
-@needs_fmnist
 def test_truncated_source_gz_is_reported(tmp_path):
     source = tmp_path / "src"
     source.mkdir()
@@ -80,7 +72,6 @@ def test_truncated_source_gz_is_reported(tmp_path):
     assert not list((tmp_path / "data").rglob("*.tmp"))
 
 
-@needs_fmnist
 def test_corrupt_gz_content_is_reported(tmp_path):
     source = tmp_path / "src"
     source.mkdir()
@@ -159,7 +150,6 @@ def _raw_gz_copies(root, monkeypatch):
     return raw
 
 
-@needs_fmnist
 def test_fashion_mnist_gz_files_in_the_raw_folder_are_used_without_debian(tmp_path, monkeypatch):
     raw = _raw_gz_copies(tmp_path, monkeypatch)
     with gzip.open(raw / "t10k-labels-idx1-ubyte.gz", "rb") as f:
@@ -173,7 +163,6 @@ def test_fashion_mnist_gz_files_in_the_raw_folder_are_used_without_debian(tmp_pa
     assert a.y_test.tolist() == list(shifted)
 
 
-@needs_fmnist
 @pytest.mark.parametrize("damage", ["truncated", "empty", "not gzip", "not idx"])
 def test_a_damaged_gz_in_the_raw_folder_is_named(tmp_path, monkeypatch, damage):
     raw = _raw_gz_copies(tmp_path, monkeypatch)

@@ -113,7 +113,6 @@ def test_gradients_flow_under_bf16_autocast():
     assert model[1].weight.grad is not None and model[1].weight.grad.abs().sum() > 0
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_matches_cpu_semantics():
     x, y = batch()
     mixed = lm.LocalMixup("threshold", eps=0.0, generator=torch.Generator("cuda").manual_seed(0))(x.cuda(), y.cuda())
@@ -141,7 +140,6 @@ def test_bad_input_raises_value_error_naming_the_parameter(call, message):
         call()
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("pairing", ["permutation", "graph"])
 def test_mixing_cuda_batches_with_a_cpu_generator_never_waits_for_the_gpu(pairing):
     x, y = torch.randn(64, 3, 32, 32, device="cuda"), torch.randint(0, 10, (64,), device="cuda")

@@ -145,10 +145,6 @@ def test_a_stacked_sweep_records_every_run_once(tmp_path, monkeypatch, capsys):
         run_sweep(configs, backend="ray", stack=2)
 
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-
-@cuda
 def test_captured_steps_follow_eager_steps_on_cuda():
     """The CUDA-graph steps (one run, and a stack) against eager steps: the first epoch's loss, taken
     before any update, agrees to bf16 rounding; every run trains."""
