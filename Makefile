@@ -1,8 +1,8 @@
 # `make book`: set up a fresh machine and build the whole book, each chapter with the most
 # faithful profile whose runs are recorded in results/ (else quick on a CPU, paper on a GPU).
-# `make test`: the test suite (unit tests, nbval, the built book in headless Chromium);
-# `make test-fast`: the fast tier (no notebook, book, browser, subprocess or slow test), a couple
-# of minutes on a 2-core CPU.
+# `make test`: the whole test suite (unit tests, every chapter executed once and checked as nbval
+# checks, new seeds, the built book in headless Chromium); `make test-fast`: the fast tier (no
+# notebook, book, browser, subprocess or slow test), a couple of minutes on a 2-core CPU.
 # The Python environment lives in .venv/ and is reused while pyproject.toml and the lock
 # file are unchanged.
 

@@ -4,7 +4,7 @@ The markers (registered in pyproject.toml, so ``--strict-markers`` refuses a mis
 
 - ``slow``: over about 5 s on an idle 2-core CPU;
 - ``notebook``: executes a notebook in a Jupyter kernel (papermill, or nbval on ``pytest notebooks/``);
-- ``book``: reads the book that ``book_build`` builds once per session;
+- ``book``: reads the book that ``book_build`` executes and builds once per session;
 - ``browser``: drives headless Chromium;
 - ``subprocess``: starts a Python interpreter of its own (the CLI, a script, a Ray cluster);
 - ``gpu``: needs CUDA, skipped here where none is visible;
@@ -14,6 +14,9 @@ The markers (registered in pyproject.toml, so ``--strict-markers`` refuses a mis
 ``make test-fast`` deselects slow, notebook, book, browser and subprocess; ``make test`` runs all.
 """
 
+import json
+import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -126,24 +129,64 @@ def one_torch_thread():
 
 @dataclass(frozen=True)
 class BookBuild:
-    """One `jupyter-book build` of the project: its outcome and where its HTML lies."""
+    """The book executed and built once per session, in a fresh clone of the checkout under test."""
 
-    root: Path        # the project (sources, _toc.yml)
-    html: Path        # the built HTML (a fresh folder, never the project's _build/)
-    returncode: int
-    log: str          # the tail of the build's stdout and stderr, for failure messages
+    root: Path        # the clone: sources, executed chapters in book/, the HTML in _build/html
+    html: Path
+    returncode: int   # of `localmixup book --profile quick`
+    log: str          # the tail of its stdout and stderr, for failure messages
+
+    def chapter(self, name: str) -> dict:
+        """The executed chapter ``book/<name>.ipynb`` of the clone (a failure naming the build's log if absent)."""
+        path = self.root / "book" / f"{name}.ipynb"
+        if not path.is_file():
+            pytest.fail(f"book/{name}.ipynb was not executed: `localmixup book` exited {self.returncode}\n{self.log}")
+        return json.loads(path.read_text())
+
+
+def clone_checkout(root: Path, into: Path) -> Path:
+    """A fresh ``git clone`` of the checkout at ``root`` whose HEAD is the checkout's working tree:
+    its HEAD, plus its uncommitted changes (tracked and untracked files git does not ignore)
+    committed on top; with nothing uncommitted (as in CI) it is a plain clone of HEAD."""
+    def git(*args, cwd=into):
+        return subprocess.run(["git", "-c", "user.name=tests", "-c", "user.email=tests@localhost", *args], cwd=cwd,
+                              check=True, capture_output=True, text=True).stdout
+
+    git("clone", "--quiet", "--no-checkout", str(root), str(into), cwd=root)
+    git("fetch", "--quiet", str(root), "HEAD")
+    git("checkout", "--quiet", "--detach", "FETCH_HEAD")
+    wanted = set(filter(None, git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=root).split("\0")))
+    for name in set(filter(None, git("ls-files", "-z").split("\0"))) - wanted:
+        (into / name).unlink()
+    for name in wanted:
+        if (root / name).is_file():  # else deleted in the working tree
+            (into / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / name, into / name)
+        else:
+            (into / name).unlink(missing_ok=True)
+    git("add", "--all")
+    if git("status", "--porcelain"):
+        git("commit", "--quiet", "--message", "the working tree under test")
+    return into
 
 
 @pytest.fixture(scope="session")
 def book_build(tmp_path_factory):
-    """The book compiled once per test session from the executed chapters in book/, warnings as
-    errors (-W -n), into a fresh folder so that no earlier build (or its cached doctrees, which
-    would hide warnings) is reused. Tests assert on ``returncode`` themselves."""
+    """Every chapter executed ONCE per session (`localmixup book --profile quick`: papermill, the
+    profile nbval ran) and the book built from them (-W -n), in a fresh clone of the checkout, so
+    that nothing of the project (its book/, its _build/ and the cached doctrees that would hide
+    warnings, its results/) is read or written. That one execution serves the checked outputs, the
+    figure counts, the HTML and browser tests and the clean-checkout test. Tests assert on
+    ``returncode`` (or call ``chapter``) themselves."""
     import localmixup.paper as lp
 
     root = lp.project_root()
-    out = tmp_path_factory.mktemp("book")
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    result = subprocess.run([str(jupyter_book), "build", str(root), "--path-output", str(out), "-W", "-n", "--keep-going"],
+    if subprocess.run(["git", "rev-parse", "--git-dir"], cwd=root, capture_output=True).returncode != 0:
+        pytest.skip(f"the book tests build in a clone of the checkout, and {root} is not a git checkout")
+    clone = clone_checkout(root, tmp_path_factory.mktemp("book") / "clone")
+    env = {k: v for k, v in os.environ.items() if k not in ("LOCALMIXUP_ROOT", "LOCALMIXUP_RESULTS")}
+    env.update(LOCALMIXUP_ROOT=str(clone), LOCALMIXUP_DATA=str(lp.data_dir()),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(clone), os.environ.get("PYTHONPATH")])))
+    result = subprocess.run([sys.executable, "-m", "localmixup", "book", "--profile", "quick"], cwd=clone, env=env,
                             capture_output=True, text=True)
-    return BookBuild(root, out / "_build" / "html", result.returncode, result.stdout[-3000:] + result.stderr[-3000:])
+    return BookBuild(clone, clone / "_build" / "html", result.returncode, result.stdout[-3000:] + result.stderr[-3000:])

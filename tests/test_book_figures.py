@@ -1,4 +1,7 @@
-"""Every figure a chapter draws is in its executed copy, however the execution was started."""
+"""Every figure a chapter draws is in its executed copy, however the execution was started.
+
+The executed copies are those of ``book_build`` (tests/conftest.py): every chapter executed once
+per session, quick profile, in a fresh clone."""
 
 import json
 import re
@@ -25,18 +28,18 @@ def image_outputs(notebook: dict) -> int:
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_executed_chapter_holds_every_figure(chapter):
+def test_executed_chapter_holds_every_figure(book_build, chapter):
     source = json.loads((ROOT / "notebooks" / f"{chapter}.ipynb").read_text())
-    executed = json.loads((ROOT / "book" / f"{chapter}.ipynb").read_text())
+    executed = book_build.chapter(chapter)
     drawn = figures_drawn(source)
     assert drawn > 0, f"{chapter} draws no figure"
     assert image_outputs(executed) == drawn, f"book/{chapter}.ipynb holds {image_outputs(executed)} figures, its notebook draws {drawn}"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_executed_chapter_prints_no_warning(chapter):
+def test_executed_chapter_prints_no_warning(book_build, chapter):
     # a warning printed by a kernel (e.g. tqdm's "IProgress not found") lands in the reader's page
-    executed = json.loads((ROOT / "book" / f"{chapter}.ipynb").read_text())
+    executed = book_build.chapter(chapter)
     printed = ["".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []) if o.get("name") == "stderr"]
     warnings = [line for text in printed for line in text.splitlines() if re.search(r"\w+Warning\b", line)]
     assert not warnings, f"book/{chapter}.ipynb prints: {warnings[:3]}"
@@ -59,7 +62,7 @@ def test_built_page_shows_every_figure_decodable(book_build, chapter):
     assert book_build.returncode == 0, book_build.log
     page = book_build.html / "book" / f"{chapter}.html"
     sources = re.findall(r'<img[^>]+src="([^"]+)"', page.read_text())
-    executed = json.loads((ROOT / "book" / f"{chapter}.ipynb").read_text())
+    executed = book_build.chapter(chapter)
     assert len(sources) == image_outputs(executed), f"{page.name}: {len(sources)} <img>, the chapter has {image_outputs(executed)} figures"
     for src in sources:
         with Image.open(page.parent / src) as image:

@@ -132,15 +132,17 @@ def test_toc_pages_are_every_chapter():
 
 
 def test_every_page_loads_offline_in_chromium_with_images_and_typeset_math(request):
+    import localmixup.paper as lp
+
     api = _playwright_api()  # before the build: a skip costs nothing
-    book_build = request.getfixturevalue("book_build")  # tests/conftest.py: one build per session
+    book_build = request.getfixturevalue("book_build")  # tests/conftest.py: one execution and build per session
     assert book_build.returncode == 0, book_build.log
     html = book_build.html
     pages = toc_pages(book_build.root)
     files = {page: html / f"{page}.html" for page in pages}
     absent = [str(f) for f in files.values() if not f.is_file()]
     assert not absent, f"pages of _toc.yml missing from the build: {absent}"
-    screenshots = book_build.root / "_build" / "screenshots"
+    screenshots = lp.project_root() / "_build" / "screenshots"  # the build's clone is temporary
     shutil.rmtree(screenshots, ignore_errors=True)
     screenshots.mkdir(parents=True)
 

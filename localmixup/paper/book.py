@@ -71,7 +71,8 @@ def build_html(root: Path) -> Path:
 
 
 def build_book(profile: str = "auto", only: list[str] | None = None, parameters: dict[str, object] | None = None) -> Path:
-    """Execute the chapters (all, or those named in ``only``) and build the book; return the index page.
+    """Execute the chapters (all, or those named in ``only`` and those with no executed copy in
+    ``book/`` yet) and build the book; return the index page.
 
     ``profile="auto"`` executes each chapter with the most faithful profile whose runs are all
     recorded (so nothing trains), else ``paper`` on a GPU and ``quick`` on a CPU; a named profile
@@ -91,12 +92,18 @@ def build_book(profile: str = "auto", only: list[str] | None = None, parameters:
     unplanned = sorted(set(known) - set(CHAPTERS))
     if unplanned:
         raise ValueError(f"chapters {unplanned} are missing from localmixup.paper.chapters.CHAPTERS")
-    with tqdm(sources, desc="chapters", unit="notebook") as bar:
+    # executed chapters are build outputs (git ignores book/*.ipynb): in a fresh clone, --only still
+    # executes the chapters that have no executed copy yet, without the parameters, or the book cannot build
+    missing = [s for s in known.values() if s not in sources and not (root / "book" / s.name).is_file()]
+    if missing:
+        print(f"book/ has no executed copy of {', '.join(s.stem for s in missing)}: executing them too "
+              f"(the book needs every chapter)", flush=True)
+    with tqdm([*sources, *missing], desc="chapters", unit="notebook") as bar:
         for source in bar:
             chosen, allow_cpu = choose_profile(source.stem, profile)
             bar.set_postfix_str(f"{source.stem} ({chosen})")
             start = time.perf_counter()
-            execute_chapter(source, root, chosen, {"allow_cpu": allow_cpu, **(parameters or {})})
+            execute_chapter(source, root, chosen, {"allow_cpu": allow_cpu, **((parameters or {}) if source in sources else {})})
             bar.write(f"  {source.stem}: profile {chosen}{' (recorded runs)' if allow_cpu else ''}, "
                       f"{time.perf_counter() - start:.0f} s")
     return build_html(root)

@@ -200,7 +200,7 @@ def parser() -> argparse.ArgumentParser:
                            "then cpu, then quick), else paper where a GPU is visible and quick elsewhere; quick: minutes "
                            "on a CPU; cpu: Table 1's Fashion-MNIST row with LeNet-5, hours on a CPU; paper: the paper's "
                            "protocol (GPU)")
-    book.add_argument("--only", action="append", metavar="NAME", help="execute only these chapters (comma-separated notebook names); the book is still built whole")
+    book.add_argument("--only", action="append", metavar="NAME", help="execute only these chapters (comma-separated notebook names), and those not executed yet; the book is still built whole")
     book.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                       help="set a parameter of the executed chapters (a name of their cell tagged 'parameters'; "
                       "every executed chapter must have it: combine with --only), e.g. -p seeds 0-4; the value is "
