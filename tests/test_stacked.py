@@ -19,7 +19,7 @@ from localmixup.paper.records import read_record
 from localmixup.paper.sweep.images import run_sweep
 from localmixup.paper.sweep.plan import make_configs
 
-SMALL = dict(model="densenet_bc", model_options={"blocks": [2, 2, 2, 2], "growth": 8}, train_size=96, test_size=64,
+SMALL = dict(model="densenet_bc", model_options={"blocks": [1, 1], "growth": 4}, train_size=96, test_size=64,
              batch_size=32, epochs=1, lr=0.05)
 
 
