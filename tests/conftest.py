@@ -60,6 +60,8 @@ TIERS = {
     "subprocess": (
         "test_chapter_seeds.py::test_chapter_executes_with_a_new_seed",
         "test_core_import.py::test_import_localmixup_loads_no_heavy_dependency",
+        "test_extras.py::test_the_command_without_the_paper_extra_says_which_extra_in_one_line",
+        "test_extras.py::test_the_parts_refuse_in_one_line_and_the_core_still_mixes",
         "test_records_cli.py::test_cli_sets_aside_corrupt_files_and_trains_their_runs_again",
         "test_records_cli.py::test_records_are_ordinary_files_and_the_umask_is_never_touched",
         "test_records_cli.py::test_cli_reports_bad_input_in_one_line",
