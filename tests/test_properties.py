@@ -246,8 +246,9 @@ def test_apply_draw_mixes_or_raises_clearly(runs, draw_runs, validate, data):
     batch = outcome(lambda: lm.apply_draw(draw, x, y, validate=validate), "draw", "x", "y")
     if isinstance(batch, Exception) or not bool(torch.isfinite(x.float()).all()):
         return
-    expected = torch.lerp(x, x[..., draw.partner.long(), :] if not runs else x[torch.arange(runs)[:, None], draw.partner.long()],
-                          (1 - draw.lam).to(x.dtype).reshape(*draw.lam.shape, *[1] * (x.ndim - draw.lam.ndim)))
+    partner = draw.partner.long()  # along the batch dimension: the first, or the second after R runs
+    other = x[partner] if draw.lam.ndim == 0 else x[torch.arange(x.shape[0])[:, None], partner]
+    expected = torch.lerp(x, other, (1 - draw.lam).to(x.dtype).reshape(*draw.lam.shape, *[1] * (x.ndim - draw.lam.ndim)))
     torch.testing.assert_close(batch.x, expected, equal_nan=True)
 
 
@@ -260,12 +261,20 @@ def mixed_batches(size):
                      st.builds(lm.SoftMixedBatch, st.none(), field, weight), st.tuples(field, lam))
 
 
+def out_of_range(labels: object, classes: int) -> bool:
+    """Whether ``labels`` is an integer tensor holding a class index outside [0, classes - 1]."""
+    return (isinstance(labels, torch.Tensor) and not labels.is_floating_point() and labels.dtype != torch.bool
+            and labels.numel() > 0 and (int(labels.min()) < 0 or int(labels.max()) >= classes))
+
+
 @PROPERTIES
 @given(size=st.integers(0, 4), data=st.data(), validate=st.booleans(), normalize=st.sampled_from(["weights", "size", "mean"]),
        smoothing=st.sampled_from([0.0, 0.1, 2.0, float("nan")]))
 def test_mixup_loss_is_a_loss_or_a_clear_error(size, data, validate, normalize, smoothing):
     logits = data.draw(st.one_of(tensors((size, 3), dtypes=FLOATS), python_values(tensors())), label="logits")
     batch = data.draw(mixed_batches(size), label="batch")
+    if isinstance(logits, torch.Tensor) and logits.ndim >= 1:  # without validation, out-of-range labels are the caller's error
+        assume(validate or not any(out_of_range(t, logits.shape[-1]) for t in batch if isinstance(t, torch.Tensor)))
     loss = outcome(lambda: lm.mixup_loss(logits, batch, normalize=normalize, label_smoothing=smoothing, validate=validate),
                    "logits", "batch", "normalize", "label_smoothing", "lam", "weight", "target", "labels")
     if isinstance(loss, torch.Tensor):
@@ -276,9 +285,7 @@ def test_mixup_loss_is_a_loss_or_a_clear_error(size, data, validate, normalize, 
 @given(logits=python_values(tensors()), target=python_values(tensors()), validate=st.booleans())
 def test_per_sample_cross_entropy_is_torch_s_or_a_clear_error(logits, target, validate):
     # without validation the labels' values are not read (no host sync): out of range, they are the caller's error
-    assume(validate or not (isinstance(logits, torch.Tensor) and isinstance(target, torch.Tensor) and logits.ndim >= 1
-                            and not target.is_floating_point() and target.dtype != torch.bool and target.numel()
-                            and (int(target.min()) < 0 or int(target.max()) >= logits.shape[-1])))
+    assume(validate or not (isinstance(logits, torch.Tensor) and logits.ndim >= 1 and out_of_range(target, logits.shape[-1])))
     loss = outcome(lambda: lm.per_sample_cross_entropy(logits, target, validate=validate), "logits", "target", "labels")
     if isinstance(loss, Exception) or target.ndim == logits.ndim or not validate:
         return
