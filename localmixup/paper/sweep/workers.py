@@ -3,7 +3,7 @@
 A sweep with ``jobs`` > 1 trains its runs in a pool of spawned processes. If the sweep is killed
 (SIGKILL, OOM killer, a closed terminal), its workers must not go on training and writing records
 nobody waits for: each worker asks the kernel to kill it when its parent dies
-(``prctl(PR_SET_PDEATHSIG, SIGKILL)``, Linux) as the very first thing it does (:mod:`.worker_start`,
+(``prctl(PR_SET_PDEATHSIG, SIGKILL)``, Linux) as the very first thing it does (``worker_start.py``,
 run while it unpickles the name multiprocessing sends it ahead of everything else, before it imports
 anything heavy), and a watchdog thread checks the parent's pid every second (every POSIX system), in
 case the first is unavailable.
