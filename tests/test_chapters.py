@@ -5,6 +5,8 @@ import pytest
 import localmixup.paper as lp
 from localmixup.paper.chapters import CHAPTERS, choose_profile, table1_plan
 
+RECORD = '{"status": "ok"}'  # a readable record (an empty object is a corrupt file)
+
 
 def test_every_notebook_is_a_registered_chapter():
     assert {p.stem for p in (lp.project_root() / "notebooks").glob("*.ipynb")} == set(CHAPTERS)
@@ -18,17 +20,20 @@ def test_auto_picks_the_most_faithful_complete_profile(tmp_path, monkeypatch):
     assert choose_profile("table1") == ("quick", False)
     for path in table1_plan("quick").paths:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("{}")
+        path.write_text(RECORD)
     assert choose_profile("table1") == ("quick", True)
     paper = table1_plan("paper").paths
     assert paper, "Fashion-MNIST is installed here, so the paper profile plans its runs"
     for path in paper[:-1]:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("{}")
+        path.write_text(RECORD)
     assert choose_profile("table1") == ("quick", True), "an incomplete paper profile is not chosen"
     paper[-1].parent.mkdir(parents=True, exist_ok=True)
-    paper[-1].write_text("{}")
+    paper[-1].write_text(RECORD)
     assert choose_profile("table1") == ("paper", True), "complete paper records are rendered on a CPU"
+    paper[0].write_text("{}")
+    assert choose_profile("table1") == ("quick", True), "a paper profile with an unreadable record is not chosen"
+    paper[0].write_text(RECORD)
     # a chapter without records follows the device, and a forced profile is kept
     assert choose_profile("theory_1d") == ("quick", False)
     assert choose_profile("table1", "quick") == ("quick", True)
