@@ -356,3 +356,14 @@ def test_cli_refuses_a_cuda_device_it_does_not_show(capsys, monkeypatch):
     assert cli.main(["sweep", "--dataset", "fashion_mnist", "--device", "cuda:1"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("localmixup sweep: --device cuda:1: this machine shows 1 CUDA device(s)") and "\n" not in err.strip()
+
+
+def test_setting_aside_where_corrupt_is_a_file_is_one_clear_error(tmp_path):
+    from localmixup.paper.records import set_aside
+
+    record = tmp_path / "run.json"
+    record.write_text("{trunc")
+    (tmp_path / "corrupt").write_text("a file where the corrupt/ folder goes")
+    with pytest.raises(ValueError, match=r"cannot set .*run.json aside into .*corrupt/ .*or move .* away by hand"):
+        set_aside(record)
+    assert record.read_text() == "{trunc"  # left in place

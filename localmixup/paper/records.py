@@ -228,12 +228,16 @@ def set_aside(path: Path) -> Path:
     taken there gets a ``.1``, ``.2``... suffix, so nothing is overwritten); return the new path."""
     path = Path(path)
     folder = path.parent / CORRUPT_FOLDER
-    folder.mkdir(exist_ok=True)
-    target, n = folder / path.name, 0
-    while target.exists():
-        n += 1
-        target = folder / f"{path.name}.{n}"
-    os.rename(path, target)
+    try:
+        folder.mkdir(exist_ok=True)
+        target, n = folder / path.name, 0
+        while target.exists():
+            n += 1
+            target = folder / f"{path.name}.{n}"
+        os.rename(path, target)
+    except OSError as error:  # corrupt/ is a file, or the folder cannot be written
+        raise ValueError(f"cannot set {path} aside into {folder}/ ({error.strerror or error}): make {path.parent} writable "
+                         f"and {folder} a folder, or move {path} away by hand") from None
     return target
 
 
