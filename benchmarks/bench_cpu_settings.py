@@ -38,8 +38,8 @@ import torch.nn.functional as F
 import localmixup as lm
 from bench_train import _interleaved
 from localmixup.mixing import MixedBatch
-from localmixup.paper.engine.optim import SGD
-from localmixup.paper.engine.step import optimiser_step
+from localmixup.paper.training.optim import SGD
+from localmixup.paper.training.step import optimiser_step
 from localmixup.paper.models import build_model
 
 CPU = torch.device("cpu")

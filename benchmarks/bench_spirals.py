@@ -28,10 +28,10 @@ import time
 
 import torch
 
-from localmixup.paper.engine.many_runs import BACKENDS, train_many, train_single
+from localmixup.paper.spirals.trainer import TRAINER_BACKENDS, train_many, train_single
 from localmixup.paper.provenance import environment
-from localmixup.paper.spirals import make_spirals
-from localmixup.paper.sweep.spirals import PAPER_BATCH_SIZES, PAPER_EPS, SETTINGS, paper_config
+from localmixup.paper.spirals.data import make_spirals
+from localmixup.paper.spirals.protocol import PAPER_BATCH_SIZES, PAPER_EPS, SETTINGS, paper_config
 
 PAPER_EPOCHS = 200
 
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--setting", default="authors", choices=tuple(SETTINGS))
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--backend", default="auto", choices=BACKENDS)
+    parser.add_argument("--backend", default="auto", choices=TRAINER_BACKENDS)
     parser.add_argument("--runs", type=int, default=50, help="runs trained at once by the stacked trainer (default 50)")
     parser.add_argument("--epochs", type=int, default=PAPER_EPOCHS, help=f"epochs timed per batch size (default {PAPER_EPOCHS})")
     parser.add_argument("--loop-runs", type=int, default=2, help="runs of the per-run loop timed per round (default 2)")

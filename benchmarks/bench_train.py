@@ -1,11 +1,11 @@
-"""Training-step speed: the plain eager loop against the fast path(s) of localmixup.paper.engine.
+"""Training-step speed: the plain eager loop against the fast path(s) of localmixup.paper.training.
 
 Printed, all in the same run and as ratios against the plain loop:
 1. DenseNet-BC (Fashion-MNIST shape 1x28x28) at the paper's batch 64, Local Mixup step:
    plain eager loop (torch.optim.SGD, validating LocalMixup, integer labels) / the eager step of
    ``fit`` / the CUDA-graph step of ``fit`` (CUDA only) / ``--procs`` CUDA-graph
    processes at once (aggregate steps per second = runs per hour, CUDA only) / ``--stack`` runs
-   stacked into one model (localmixup.paper.engine.stacked; captured in one CUDA graph on CUDA), as a runs/hour
+   stacked into one model (localmixup.paper.training.stacked; captured in one CUDA graph on CUDA), as a runs/hour
    ratio: ``stack x plain / stacked step``.
 2. Mixup versus Local Mixup cost with the fastest single-process step.
 3. ResNet-18 at batch ``--big-batch`` (512): images per second of the fastest step.
@@ -37,9 +37,9 @@ import localmixup as lm
 import localmixup.paper as lp
 from localmixup.mixing import LocalMixup
 from localmixup.paper.models import build_model
-from localmixup.paper.engine.optim import SGD
-from localmixup.paper.engine.stacked import StackedModels
-from localmixup.paper.engine.step import CapturedStep, eager_step, model_loss, optimiser_step
+from localmixup.paper.training.optim import SGD
+from localmixup.paper.training.stacked import StackedModels
+from localmixup.paper.training.step import CapturedStep, eager_step, model_loss, optimiser_step
 from localmixup.rng import Streams
 
 
@@ -116,7 +116,7 @@ def fast_step_fn(name, batch, device, small, method="local", decay=5e-4, graph=T
 
 
 def stacked_step_fn(name, batch, device, small, runs, graph=True):
-    """``runs`` Local Mixup runs (own weights, own mixing draws) in one stacked step of localmixup.paper.engine.stacked."""
+    """``runs`` Local Mixup runs (own weights, own mixing draws) in one stacked step of localmixup.paper.training.stacked."""
     models = []
     for seed in range(runs):
         torch.manual_seed(seed)
@@ -165,8 +165,8 @@ def aggregate_rate(name, batch, device, small, steps, procs) -> float:
 # --- the cpu profile on this CPU ------------------------------------------------------------------
 
 def _cpu_run(method: str, seed: int = 0):
-    from localmixup.paper.engine.prepare import prepare
-    from localmixup.paper.recipes import profile_config
+    from localmixup.paper.training.prepare import prepare
+    from localmixup.paper.protocols import profile_config
 
     return prepare(profile_config("cpu", "fashion_mnist", method, seed), "cpu")
 
@@ -183,8 +183,8 @@ def _cycle(run, count: int = 8):
 
 def cpu_profile_cases(stack: int) -> dict[str, object]:
     """One training step of each case of the cpu profile; stacked cases return the stack's step."""
-    from localmixup.baselines.adamixup import adamixup_step
-    from localmixup.paper.engine.seeding import stream_path
+    from localmixup.paper.adamixup.method import adamixup_step
+    from localmixup.paper.training.seeding import stream_path
 
     cases: dict[str, object] = {}
     for method in ("local", "baseline", "mixup"):
@@ -255,7 +255,7 @@ def jobs_cpu_per_step(procs: int, steps: int) -> float:
 
 def cpu_profile(steps: int, rounds: int, stack: int) -> None:
     """Print the cpu profile's cost table (see the module docstring)."""
-    from localmixup.paper.engine.evaluate import test_error
+    from localmixup.paper.training.evaluate import test_error
 
     env = lp.environment("cpu")
     print(f"cpu profile (LeNet-5, Fashion-MNIST, batch 128, 468 steps per epoch) on {env['device']}, torch {env['torch']}, "

@@ -19,7 +19,7 @@ R independent runs at once (inputs (R, B, ...), one loss per run)::
 This top level is the method and needs torch only. The paper's experiments live in
 :mod:`localmixup.paper` (extra ``paper``), the one-dimensional theory in
 :mod:`localmixup.theory` (extra ``theory``) and the AdaMixup baseline in
-:mod:`localmixup.baselines`.
+:mod:`localmixup.paper.adamixup`.
 """
 
 __version__ = "0.1.0"

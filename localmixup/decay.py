@@ -30,7 +30,7 @@ from collections.abc import Sequence
 
 import torch
 
-from localmixup.validation import check_choice, check_integer, check_real, check_seed
+from localmixup.checks import check_choice, check_integer, check_real, check_seed
 
 RULES = ("nearest_other_class", "mean_weight")
 

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from localmixup.validation import check_partner, check_points
+from localmixup.checks import check_partner, check_points
 
 DIRECT_MAX_DIM = 32
 """Up to this many features per sample, distances are direct differences (they cost no more than a Gram matrix)."""

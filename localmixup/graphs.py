@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from localmixup.distances import paired_distances, pairwise_distances
-from localmixup.validation import check_choice, check_integer, check_partner, check_points, check_real
+from localmixup.checks import check_choice, check_integer, check_partner, check_points, check_real
 
 GRAPHS = ("knn", "threshold", "exp", "none")
 _PARAMETER_OF = {"knn": "k", "threshold": "eps", "exp": "decay", "none": None}

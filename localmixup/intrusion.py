@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from localmixup.distances import DIRECT_MAX_DIM, pairwise_distances
-from localmixup.validation import check_batch, check_integer
+from localmixup.checks import check_batch, check_integer
 
 _CHUNK = 1 << 24  # entries of the (virtual x train) distance block computed at once
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from localmixup.mixing import MixedBatch, SoftMixedBatch
-from localmixup.validation import check_choice, check_label_dtype, check_real, check_soft_targets, check_tensor
+from localmixup.checks import check_choice, check_label_dtype, check_real, check_soft_targets, check_tensor
 
 NORMALIZATIONS = ("weights", "size")
 

@@ -18,7 +18,7 @@ import torch
 from localmixup.graphs import GRAPHS, locality_weights, pair_weights
 from localmixup.rng import Source, Streams, beta_from_uniforms, beta_uniforms, check_source, permutation, source_shape, uniform
 from localmixup.transfer import to_device
-from localmixup.validation import INDEX_DTYPES, check_batch, check_choice, check_integer, check_label_dtype, check_real, check_seed, check_tensor
+from localmixup.checks import INDEX_DTYPES, check_batch, check_choice, check_integer, check_label_dtype, check_real, check_seed, check_tensor
 
 PAIRINGS = ("graph", "permutation")
 MIXUP_LIKE, NO_MIXING = 0.95, 0.05

@@ -23,7 +23,7 @@ from numbers import Integral
 
 import torch
 
-from localmixup.validation import check_seed
+from localmixup.checks import check_seed
 
 _MASK32 = 0xFFFFFFFF
 _MASK64 = (1 << 64) - 1

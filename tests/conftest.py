@@ -189,6 +189,6 @@ def book_build(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k not in ("LOCALMIXUP_ROOT", "LOCALMIXUP_RESULTS")}
     env.update(LOCALMIXUP_ROOT=str(clone), LOCALMIXUP_DATA=str(lp.data_dir()),
                PYTHONPATH=os.pathsep.join(filter(None, [str(clone), os.environ.get("PYTHONPATH")])))
-    result = subprocess.run([sys.executable, "-m", "localmixup", "book", "--profile", "quick"], cwd=clone, env=env,
+    result = subprocess.run([sys.executable, "-m", "localmixup.paper", "book", "--profile", "quick"], cwd=clone, env=env,
                             capture_output=True, text=True)
     return BookBuild(clone, clone / "_build" / "html", result.returncode, result.stdout[-3000:] + result.stderr[-3000:])

@@ -1,11 +1,11 @@
-"""AdaMixup (localmixup.baselines.adamixup): split of the backbones, policy regions, the three losses,
+"""AdaMixup (localmixup.paper.adamixup.method): split of the backbones, policy regions, the three losses,
 the discriminator, a training step, reproducibility, parameter counts and bad input."""
 
 import pytest
 import torch
 from torch import nn
 
-from localmixup.baselines.adamixup import AdaMixup, adamixup_step, split_model, _truncated_normal
+from localmixup.paper.adamixup.method import AdaMixup, adamixup_step, split_model, _truncated_normal
 from localmixup.paper.models import build_model, count_parameters
 
 

@@ -46,7 +46,7 @@ def test_choose_profile_rejects_an_unknown_profile():
 
 
 def test_header_reports_where_and_when_the_records_were_made():
-    made = lp.profiles.records_provenance([
+    made = lp.page.records_provenance([
         {"environment": {"device": "NVIDIA H100", "date": "2026-11-20T10:00:00+00:00", "commit": "abc"}},
         {"environment": {"device": "CPU (x86_64, 2 threads)", "date": "2026-11-22T10:00:00+00:00", "commit": "def"}},
         {"environment": {"device": "NVIDIA H100", "date": "2026-11-21T10:00:00+00:00", "commit": "abc"}},

@@ -21,13 +21,13 @@ def test_extras_and_the_command_match_pyproject():
     for extra, modules in EXTRAS.items():
         names = {r.split(">")[0].split("<")[0].split("=")[0].strip() for r in project["optional-dependencies"][extra]}
         assert names == set(modules), extra
-    assert project["scripts"]["localmixup"] == "localmixup.__main__:main"
+    assert project["scripts"]["localmixup"] == "localmixup.paper.cli:main"
 
 
 @pytest.mark.parametrize("missing", ["tqdm", "pandas"])
 def test_the_command_without_the_paper_extra_says_which_extra_in_one_line(missing):
     out = run(f"import sys; sys.modules[{missing!r}] = None; sys.argv = ['localmixup', 'sweep', '--help']\n"
-              "from localmixup.__main__ import main; sys.exit(main())")
+              "from localmixup.paper.cli import main; sys.exit(main())")
     assert out.returncode == 1 and out.stdout == ""
     assert out.stderr.splitlines() == [f"localmixup: localmixup.paper needs the 'paper' extra (missing: {missing}): "
                                        "pip install 'localmixup[paper]'"]

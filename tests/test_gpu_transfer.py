@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from localmixup.paper.engine.checkpoints import Checkpoint, training_state
+from localmixup.paper.training.checkpoints import Checkpoint, training_state
 from localmixup.paper.models import build_model
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from localmixup.paper.engine.loop import EpochResult, Trainee, train_epochs
-from localmixup.paper.engine.record import RunRecord, pack_records, unpack_records
+from localmixup.paper.training.loop import EpochResult, Trainee, train_epochs
+from localmixup.paper.run_record import RunRecord, pack_records, unpack_records
 
 
 def _trainee(losses: dict[int, list[float]], evaluated: list[int]) -> Trainee:

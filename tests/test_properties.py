@@ -414,7 +414,7 @@ def test_subset_gives_a_subset_or_a_clear_error(x, y, size, seed, stratified):
        verify=st.booleans())
 def test_load_authors_spirals_loads_or_says_what_is_missing(folder, verify):
     from localmixup.paper.data import DatasetUnavailable
-    from localmixup.paper.spirals import load_authors_spirals
+    from localmixup.paper.spirals.data import load_authors_spirals
 
     try:
         outcome(lambda: load_authors_spirals(folder, verify=verify), "folder", "verify")

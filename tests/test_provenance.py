@@ -1,7 +1,10 @@
-"""Where a record comes from: the commit is the project's, not the installed package's."""
+"""Where a record comes from: the commit of the code that ran (the checkout holding the imported
+package, else the project's), read when the process loaded it; the host CPU."""
 
 import subprocess
+from pathlib import Path
 
+import localmixup.paper.provenance as provenance
 from localmixup.paper.provenance import environment, git_commit
 
 
@@ -19,10 +22,31 @@ def _project(tmp_path, monkeypatch):
     _git(project, "add", "code.py")
     _git(project, "commit", "-q", "-m", "first")
     monkeypatch.setenv("LOCALMIXUP_ROOT", str(project))
+    monkeypatch.setattr(provenance, "code_checkout", lambda: None)  # the package as installed from a wheel
     return project, _git(project, "rev-parse", "--short=12", "HEAD")
 
 
-def test_the_commit_is_the_project_s_where_results_are_written(tmp_path, monkeypatch):
+def test_the_commit_is_the_code_s_checkout_wherever_results_go(tmp_path, monkeypatch):
+    """A sweep started from another checkout (or with its results elsewhere) names the code it imported."""
+    project, head = _project(tmp_path, monkeypatch)
+    code = tmp_path / "code"
+    code.mkdir()
+    _git(code, "init", "-q")
+    (code / "localmixup.py").write_text("the code\n")
+    _git(code, "add", "localmixup.py")
+    _git(code, "commit", "-q", "-m", "code")
+    monkeypatch.setattr(provenance, "code_checkout", lambda: code)
+    assert git_commit() == _git(code, "rev-parse", "--short=12", "HEAD") != head
+
+
+def test_this_package_is_read_from_its_checkout():
+    import localmixup
+
+    checkout = provenance.code_checkout()
+    assert checkout is not None and Path(localmixup.__file__).resolve().is_relative_to(checkout)
+
+
+def test_without_a_checkout_the_commit_is_the_project_s(tmp_path, monkeypatch):
     project, head = _project(tmp_path, monkeypatch)
     assert git_commit() == head and environment("cpu")["commit"] == head
     other = tmp_path / "elsewhere"

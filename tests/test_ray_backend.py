@@ -27,7 +27,7 @@ import pytest
 
 pytest.importorskip("ray", reason="Ray is not installed (optional extra: pip install 'localmixup[ray]')")
 
-from localmixup.paper.records import read_record  # noqa: E402
+from localmixup.paper.record_files import read_record  # noqa: E402
 from localmixup.paper.sweep.images import check_backend, run_sweep  # noqa: E402
 from localmixup.paper.sweep.plan import make_configs, record_path  # noqa: E402
 
@@ -274,7 +274,7 @@ def test_worker_killed_without_retries_is_recorded_failed(cluster, local_referen
 def test_cli_on_the_cluster_resumes(cluster, tmp_path):
     env = dict(os.environ, LOCALMIXUP_RESULTS=str(tmp_path), PYTHONPATH=str(ROOT))
     env.pop("RAY_ADDRESS", None)
-    command = [sys.executable, "-m", "localmixup", "sweep", "--dataset", "fashion_mnist", "--methods", "baseline",
+    command = [sys.executable, "-m", "localmixup.paper", "sweep", "--dataset", "fashion_mnist", "--methods", "baseline",
                "--seeds", "0-1", "--epochs", "1", "--train-size", "64", "--test-size", "32", "--batch-size", "32",
                "--backend", "ray", "--address", cluster.address, "--cpus-per-run", "1", "--no-progress"]
     first = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -339,7 +339,7 @@ def test_missing_ray_says_how_to_install(tmp_path, monkeypatch):
 
 def test_cli_bad_input_one_line_errors(tmp_path):
     env = dict(os.environ, LOCALMIXUP_RESULTS=str(tmp_path / "results"), PYTHONPATH=str(ROOT))
-    base = [sys.executable, "-m", "localmixup", "sweep", "--dataset", "fashion_mnist", "--methods", "baseline",
+    base = [sys.executable, "-m", "localmixup.paper", "sweep", "--dataset", "fashion_mnist", "--methods", "baseline",
             "--epochs", "1", "--train-size", "64", "--test-size", "32", "--no-progress"]
     for args, needle, code in [
             (["--backend", "spark"], "backend must be one of 'local', 'ray', got 'spark'", 1),

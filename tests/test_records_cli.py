@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
-import localmixup as lm
 import localmixup.paper as lp
 import localmixup.paper.book
 from localmixup.paper.book import execute_chapter
 
 from helpers import write_chapter
-from localmixup.paper.records import RUN_FIELDS, CorruptFile, find_corrupt, set_aside
+from localmixup.paper.record_files import RUN_FIELDS, CorruptFile, find_corrupt, set_aside
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,7 +34,7 @@ os.umask({umask})
 calls = []
 real = os.umask
 os.umask = lambda mask: calls.append(mask) or real(mask)  # any change of the umask, even undone at once
-import localmixup.paper.records as records
+import localmixup.paper.record_files as records
 records.write_record(sys.argv[1] + "/a.json", {{"x": 1}})
 records.atomic_write(sys.argv[1] + "/b.pt", lambda f: f.write(b"x"), binary=True)
 print(calls, oct(os.stat(sys.argv[1] + "/a.json").st_mode & 0o777), oct(os.stat(sys.argv[1] + "/b.pt").st_mode & 0o777))
@@ -99,7 +98,7 @@ def test_failing_chapter_names_cell_and_partial_output_and_keeps_the_good_copy(t
 
 
 def test_cli_reports_bad_input_in_one_line(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "localmixup", "book", "--only", "nonexistent", "--profile", "quick"],
+    result = subprocess.run([sys.executable, "-m", "localmixup.paper", "book", "--only", "nonexistent", "--profile", "quick"],
                             capture_output=True, text=True, cwd=lp.project_root())
     assert result.returncode == 1
     assert result.stderr.strip().startswith("localmixup book: --only names unknown chapters ['nonexistent']")
@@ -187,7 +186,7 @@ def test_a_sweep_with_a_corrupt_record_stops_before_training(tmp_path, monkeypat
 def _checkpoint_bytes(tmp_path):
     import torch
 
-    from localmixup.paper.engine.checkpoints import Checkpoint
+    from localmixup.paper.training.checkpoints import Checkpoint
 
     Checkpoint(tmp_path / "good.pt", {"run": 1}, 0).save({"tensors": [torch.ones(50, 50)], "epoch": 1})
     return (tmp_path / "good.pt").read_bytes()
@@ -197,7 +196,7 @@ def _checkpoint_bytes(tmp_path):
 def test_a_corrupt_checkpoint_is_named_and_kept(tmp_path, damage):
     import torch
 
-    from localmixup.paper.engine.checkpoints import Checkpoint
+    from localmixup.paper.training.checkpoints import Checkpoint
 
     good = _checkpoint_bytes(tmp_path)
     path = tmp_path / "run.pt"
@@ -227,7 +226,7 @@ def test_set_aside_moves_without_overwriting_and_load_records_skips_it(tmp_path)
 
 
 def _sweep_command(*options):
-    return [sys.executable, "-m", "localmixup", "sweep", "--dataset", "fashion_mnist", "--methods", "baseline",
+    return [sys.executable, "-m", "localmixup.paper", "sweep", "--dataset", "fashion_mnist", "--methods", "baseline",
             "--seeds", "0-1", "--epochs", "1", "--train-size", "64", "--test-size", "32", "--batch-size", "32",
             "--device", "cpu", "--no-progress", *options]
 
@@ -359,7 +358,7 @@ def test_cli_refuses_a_cuda_device_it_does_not_show(capsys, monkeypatch):
 
 
 def test_setting_aside_where_corrupt_is_a_file_is_one_clear_error(tmp_path):
-    from localmixup.paper.records import set_aside
+    from localmixup.paper.record_files import set_aside
 
     record = tmp_path / "run.json"
     record.write_text("{trunc")

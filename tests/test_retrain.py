@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from localmixup.paper.engine.config import TrainConfig
-from localmixup.paper.engine.fit import train_run
-from localmixup.paper.engine.many_runs import ManyRunsConfig, train_many
-from localmixup.paper.engine.record import EpochRecord, RunRecord, pack_records, unpack_records
-from localmixup.paper.sweep.spirals import SIGNIFICANT, load_split
+from localmixup.paper.training.config import TrainConfig
+from localmixup.paper.training.fit import train_run
+from localmixup.paper.spirals.trainer import ManyRunsConfig, train_many
+from localmixup.paper.run_record import EpochRecord, RunRecord, pack_records, unpack_records
+from localmixup.paper.spirals.sweep import SIGNIFICANT, load_split
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_RECORDS = ["results/table1/size1000/fashion_mnist/local-decay0.0005-seed0.json"]

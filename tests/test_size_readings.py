@@ -2,7 +2,7 @@
 
 import pytest
 
-from localmixup.paper.size_readings import describe, difference, method_label, size_readings, size_runs, size_table
+from localmixup.paper.table1.size_readings import describe, difference, method_label, size_readings, size_runs, size_table
 
 
 def _record(size, method, seed, error, decay=None, rule=None, weight=None, intrusion=None):

@@ -14,8 +14,8 @@ import torch
 
 from localmixup.loss import mixup_loss, per_sample_cross_entropy
 from localmixup.mixing import LocalMixup
-from localmixup.paper.engine import mlp_kernel
-from localmixup.paper.engine.many_runs import (
+from localmixup.paper.spirals import mlp_kernel
+from localmixup.paper.spirals.trainer import (
     AUTHORS,
     ManyRunsConfig,
     epoch_batches,
@@ -27,17 +27,14 @@ from localmixup.paper.engine.many_runs import (
     train_many,
     train_single,
 )
-from localmixup.paper.engine.record import unpack_records
-from localmixup.paper.engine.seeding import run_streams
-from localmixup.paper.engine.stacked import StackedModels
-from localmixup.paper.spirals import make_spirals
-from localmixup.paper.sweep.spirals import (
-    PAPER_BATCH_SIZES,
-    PAPER_EPS,
-    SETTINGS,
+from localmixup.paper.run_record import unpack_records
+from localmixup.paper.training.seeding import run_streams
+from localmixup.paper.training.stacked import StackedModels
+from localmixup.paper.spirals.data import make_spirals
+from localmixup.paper.spirals.protocol import PAPER_BATCH_SIZES, PAPER_EPS, SETTINGS, paper_config
+from localmixup.paper.spirals.sweep import (
     load_spirals_curves,
     load_spirals_sweep,
-    paper_config,
     spirals_plan,
     sweep_folder,
     sweep_spirals,
@@ -356,7 +353,7 @@ def test_sweep_records_chunks_and_resumes(tmp_path, monkeypatch):
     kept_text, lost_record = kept.read_text(), json.loads(lost.read_text())
     lost.unlink()
     calls = []
-    import localmixup.paper.sweep.spirals as module
+    import localmixup.paper.spirals.sweep as module
 
     original = module.train_many
     monkeypatch.setattr(module, "train_many", lambda split, seeds, cfg, **kw: calls.append((cfg.eps, list(seeds))) or original(split, seeds, cfg, **kw))
@@ -376,7 +373,7 @@ def test_sweep_records_chunks_and_resumes(tmp_path, monkeypatch):
 def test_sweep_survives_sigkill(tmp_path, monkeypatch):
     """A real sweep process, killed while a later chunk is in progress, then restarted: no run lost, none repeated."""
     env = dict(os.environ, LOCALMIXUP_RESULTS=str(tmp_path / "results"), PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    command = [sys.executable, "-m", "localmixup.paper.sweep.spirals", "--setting", "authors", "--runs", "6", "--eps", "1,10",
+    command = [sys.executable, "-m", "localmixup.paper", "spirals", "--setting", "authors", "--runs", "6", "--eps", "1,10",
                "--epochs", "40", "--hidden", "16", "--points-per-class", "100", "--chunk", "2", "--tag", "k", "--no-progress"]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline, found = time.time() + 150, []
@@ -403,24 +400,32 @@ def test_sweep_survives_sigkill(tmp_path, monkeypatch):
     assert again.returncode == 0 and "12 runs, 12 already recorded, 0 to train" in again.stdout
 
 
-def test_cli_errors_are_one_line(tmp_path, monkeypatch, capsys):
-    from localmixup.paper.sweep.spirals import main
+def spirals(args: list[str]) -> int:
+    """``localmixup spirals ARGS``, in this process: its exit status."""
+    from localmixup.paper.cli import main
 
+    try:
+        return main(["spirals", *args])
+    except SystemExit as exit:  # argparse's own errors
+        return exit.code
+
+
+def test_cli_errors_are_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))
-    for args, needle in [(["--setting", "authors", "--eps", "0.7", "--runs", "1"], "give one (--batch-size on the command line"),
-                         (["--setting", "authors", "--threads", "0"], "--threads"),
-                         (["--setting", "mine"], "invalid choice"),
-                         (["--setting", "authors", "--hidden", "10,x"], "--hidden")]:
-        try:
-            code = main(args)
-        except SystemExit as exit:  # argparse's own errors
-            code = exit.code
-        assert code == 2 and needle in capsys.readouterr().err
+    for args, code, needle in [(["--setting", "authors", "--eps", "0.7", "--runs", "1"], 1, "give one (--batch-size on the command line"),
+                               (["--setting", "authors", "--threads", "0"], 2, "--threads"),
+                               (["--setting", "mine"], 2, "invalid choice"),
+                               (["--setting", "authors", "--hidden", "10,x"], 2, "--hidden"),
+                               (["--setting", "authors", "--eps", "-1"], 2, "--eps"),
+                               (["--setting", "authors", "--draws", "3-1"], 2, "--draws")]:
+        assert spirals(args) == code
+        error = capsys.readouterr().err
+        assert needle in error and error.count("\n") == 1, error
 
 
 def test_draws_have_their_own_folders_seeds_and_data(tmp_path, monkeypatch):
     """A sweep over data draws: each draw trains on its own data set, in its own folder, with seeds no other draw uses."""
-    from localmixup.paper.sweep.spirals import DRAW_SEED_STRIDE, draw_seeds, main
+    from localmixup.paper.spirals.protocol import DRAW_SEED_STRIDE, draw_seeds
 
     monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))
     assert draw_seeds(3, 2) == [3 * DRAW_SEED_STRIDE, 3 * DRAW_SEED_STRIDE + 1]
@@ -428,7 +433,7 @@ def test_draws_have_their_own_folders_seeds_and_data(tmp_path, monkeypatch):
         draw_seeds(0, DRAW_SEED_STRIDE + 1)  # would take the next draw's seeds
     args = ["--setting", "eq2-permutation", "--draws", "1-2", "--runs", "2", "--eps", "1,10", "--epochs", "2", "--hidden", "8",
             "--points-per-class", "40", "--chunk", "2", "--no-progress"]
-    assert main(args) == 0
+    assert spirals(args) == 0
     frame = load_spirals_sweep("draws")
     assert len(frame) == 8 and sorted(set(frame["data"])) == ["draw 1", "draw 2"]
     assert sorted(frame.query("data == 'draw 2'")["seed"].unique()) == draw_seeds(2, 2)
@@ -439,7 +444,7 @@ def test_draws_have_their_own_folders_seeds_and_data(tmp_path, monkeypatch):
     config = paper_config("eq2-permutation", 1.0, epochs=2, hidden=(8,))
     alone = train_many(make_spirals(40, seed=2), [2 * DRAW_SEED_STRIDE], config).records[0]
     assert unpack_records(record["runs"])[0].final_test_error_pct == pytest.approx(alone.final_test_error_pct, abs=1e-4)
-    assert main(args) == 0 and len(load_spirals_sweep("draws")) == 8  # resumed: nothing new
+    assert spirals(args) == 0 and len(load_spirals_sweep("draws")) == 8  # resumed: nothing new
 
 
 def _write_authors_files(folder: Path, split) -> None:
@@ -452,7 +457,7 @@ def _write_authors_files(folder: Path, split) -> None:
 
 def test_authors_files_are_read_checked_and_named_when_missing(tmp_path, monkeypatch):
     from localmixup.paper.data import DatasetUnavailable
-    from localmixup.paper.spirals import AUTHORS_FILES, load_authors_spirals
+    from localmixup.paper.spirals.data import AUTHORS_FILES, load_authors_spirals
 
     monkeypatch.setenv("LOCALMIXUP_DATA", str(tmp_path))
     with pytest.raises(DatasetUnavailable, match="raphael-baena/Local-Mixup") as missing:
@@ -472,19 +477,17 @@ def test_authors_files_are_read_checked_and_named_when_missing(tmp_path, monkeyp
 
 
 def test_authors_data_sweep_refuses_without_the_files(tmp_path, monkeypatch, capsys):
-    from localmixup.paper.sweep.spirals import main
-
     monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path / "results"))
     monkeypatch.setenv("LOCALMIXUP_DATA", str(tmp_path / "data"))
-    assert main(["--setting", "authors", "--authors-data", "--runs", "2", "--eps", "1", "--epochs", "1", "--no-progress"]) == 2
+    assert spirals(["--setting", "authors", "--authors-data", "--runs", "2", "--eps", "1", "--epochs", "1", "--no-progress"]) == 1
     error = capsys.readouterr().err
-    assert error.startswith("error: the authors' spirals data set is not in") and "\n" not in error.strip()
+    assert error.startswith("localmixup spirals: the authors' spirals data set is not in") and "\n" not in error.strip()
     assert not (tmp_path / "results").exists() or not list((tmp_path / "results").rglob("*.json"))
 
 
 @pytest.mark.skipif(not (ROOT / "data" / "spirals_dataset" / "x_train.npy").is_file(), reason="the authors' files are not in data/")
 def test_the_authors_files_as_shipped():
-    from localmixup.paper.spirals import load_authors_spirals
+    from localmixup.paper.spirals.data import load_authors_spirals
 
     split = load_authors_spirals(ROOT / "data" / "spirals_dataset")
     assert split.x_train.shape == (1600, 2) and split.x_test.shape == (400, 2)
@@ -495,26 +498,24 @@ def test_the_spirals_sweep_checks_its_files_before_training(tmp_path, monkeypatc
     """A corrupt chunk is named with the option that sets it aside; an off-grid eps takes --batch-size;
     a results folder that cannot be written is refused before anything trains."""
     from localmixup.paper.chapters import recorded
-    from localmixup.paper.sweep.spirals import main
-
     monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path / "results"))
     small = ["--setting", "eq2-permutation", "--runs", "2", "--epochs", "1", "--hidden", "8", "--points-per-class", "30",
              "--chunk", "2", "--no-progress", "--tag", "t"]
-    assert main([*small, "--eps", "0.7", "--batch-size", "16"]) == 0  # off the authors' grid, with a batch size
+    assert spirals([*small, "--eps", "0.7", "--batch-size", "16"]) == 0  # off the authors' grid, with a batch size
     chunk = sweep_folder("t", "eq2-permutation", 0.7) / "seeds-00000-00001.json"
     assert json.loads(chunk.read_text())["config"]["batch_size"] == 16
     for damage in ('{"config": {}, "data": {}, "runs": {}}', '{"config": {}, "data": {}, "seeds": [], "runs": {}}', "{trunc"):
         chunk.write_text(damage)
-        assert main([*small, "--eps", "0.7", "--batch-size", "16"]) == 2
+        assert spirals([*small, "--eps", "0.7", "--batch-size", "16"]) == 1
         error = capsys.readouterr().err
         assert str(chunk) in error and "--set-aside-corrupt" in error and error.count("\n") == 1
         assert chunk.read_text() == damage  # left in place
-    assert main([*small, "--eps", "0.7", "--batch-size", "16", "--set-aside-corrupt"]) == 0
+    assert spirals([*small, "--eps", "0.7", "--batch-size", "16", "--set-aside-corrupt"]) == 0
     assert "set aside" in capsys.readouterr().out and (chunk.parent / "corrupt" / chunk.name).is_file() and chunk.is_file()
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the results folder should be")
     monkeypatch.setenv("LOCALMIXUP_RESULTS", str(blocked))
-    assert main([*small, "--eps", "1"]) == 2 and "is a file" in capsys.readouterr().err
+    assert spirals([*small, "--eps", "1"]) == 1 and "is a file" in capsys.readouterr().err
     assert not list(tmp_path.glob("blocked/**/*.json"))
 
     # the book picks a profile only when its records can all be read

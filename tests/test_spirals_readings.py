@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from localmixup.paper.spirals_readings import across_draws, collapses, paired, per_draw, reading, run_shape
+from localmixup.paper.spirals.readings import across_draws, collapses, paired, per_draw, reading, run_shape
 
 
 def _frame(errors: dict[float, list[float]], data: str = "authors", setting: str = "authors", offset: int = 0) -> pd.DataFrame:
@@ -71,7 +71,7 @@ def test_collapses_count_runs_that_separated_then_failed():
 
 
 def test_complete_draws_keep_the_balanced_data_sets_only():
-    from localmixup.paper.spirals_readings import complete_draws
+    from localmixup.paper.spirals.readings import complete_draws
 
     full = _frame({0.0: [1, 2], 1.0: [1, 2]}, data="draw 0")
     partial = _frame({0.0: [1, 2]}, data="draw 1", offset=1000)  # eps = 1 not trained yet
@@ -85,7 +85,7 @@ def test_complete_draws_keep_the_balanced_data_sets_only():
 
 
 def test_longer_training_pairs_each_run_with_itself_earlier():
-    from localmixup.paper.spirals_readings import longer_training
+    from localmixup.paper.spirals.readings import longer_training
 
     curves = pd.DataFrame([{"eps": 0.0, "seed": s, "epoch": e, "test_error_pct": v}
                            for s, (a, b) in enumerate([(10, 20), (12, 21), (11, 23)]) for e, v in ((200, a), (400, b))])

@@ -7,15 +7,15 @@ import torch
 
 from helpers import interrupt_at_call, trajectory
 
-import localmixup.paper.engine.fit as fit_module
+import localmixup.paper.training.fit as fit_module
 from localmixup.mixing import MixedBatch
-from localmixup.paper.engine.config import TrainConfig
-from localmixup.paper.engine.fit import fit, train_run
-from localmixup.paper.engine.optim import SGD
-from localmixup.paper.engine.prepare import prepare
-from localmixup.paper.engine.stacked import StackedModels, check_stackable, stack_batches, stacks
-from localmixup.paper.engine.step import CapturedStep, model_loss, optimiser_step
-from localmixup.paper.records import read_record
+from localmixup.paper.training.config import TrainConfig
+from localmixup.paper.training.fit import fit, train_run
+from localmixup.paper.training.optim import SGD
+from localmixup.paper.training.prepare import prepare
+from localmixup.paper.training.stacked import StackedModels, check_stackable, stack_batches, stacks
+from localmixup.paper.training.step import CapturedStep, model_loss, optimiser_step
+from localmixup.paper.record_files import read_record
 from localmixup.paper.sweep.images import run_sweep
 from localmixup.paper.sweep.plan import make_configs
 
@@ -221,7 +221,7 @@ def test_the_static_buffer_step_replayed_by_cuda_graphs_is_the_eager_step(stacke
 def test_stacked_and_alone_runs_of_one_seed_never_share_a_record(tmp_path, monkeypatch):
     """Issue 14 (5): a stacked run rounds differently from the same run trained alone; their records
     go to different folders, and a record trained one way is refused where the other is expected."""
-    from localmixup.paper.records import write_record
+    from localmixup.paper.record_files import write_record
     from localmixup.paper.sweep.plan import pending, record_path
 
     monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))

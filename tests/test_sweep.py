@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from localmixup.paper.report import PAPER_TABLE1, TABLE1_DATASETS, confidence_interval, format_table1, table1
-from localmixup.paper.records import read_record, write_record
+from localmixup.paper.stats import confidence_interval
+from localmixup.paper.table1.report import PAPER_TABLE1, TABLE1_DATASETS, format_table1, table1
+from localmixup.paper.record_files import read_record, write_record
 from localmixup.paper.sweep.plan import folder_tag, make_configs, parse_seeds, pending, record_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,7 +103,7 @@ def test_table1_names_a_network_that_is_not_the_papers(tmp_path, monkeypatch):
 
 
 def test_paired_difference_uses_only_common_seeds_and_the_t_interval():
-    from localmixup.paper.report import describe_difference, paired_difference
+    from localmixup.paper.stats import describe_difference, paired_difference
 
     a = {0: 10.0, 1: 11.0, 2: 12.5, 3: 99.0}
     b = {0: 9.0, 1: 10.5, 2: 11.0, 7: 0.0}
@@ -123,7 +124,7 @@ def test_paired_difference_uses_only_common_seeds_and_the_t_interval():
 
 
 def test_final_errors_refuses_two_recipes():
-    from localmixup.paper.report import final_errors
+    from localmixup.paper.sweep.results import final_errors
 
     records = [_fake("fashion_mnist", "local", 0, 9.0), _fake("fashion_mnist", "local", 1, 8.0, status="failed")]
     assert final_errors(records) == {0: 9.0}
@@ -134,7 +135,7 @@ def test_final_errors_refuses_two_recipes():
 def test_sweep_survives_sigkill(tmp_path):
     """A real sweep process, killed while a later run is in progress, then restarted."""
     env = dict(os.environ, LOCALMIXUP_RESULTS=str(tmp_path / "results"), PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    command = [sys.executable, "-m", "localmixup", "sweep", "--dataset", "fashion_mnist", "--methods", "baseline,mixup",
+    command = [sys.executable, "-m", "localmixup.paper", "sweep", "--dataset", "fashion_mnist", "--methods", "baseline,mixup",
                "--seeds", "0-1", "--profile", "quick", "--epochs", "2", "--train-size", "128", "--test-size", "64",
                "--batch-size", "32", "--device", "cpu", "--no-progress"]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -176,7 +177,7 @@ def test_cli_errors_are_one_line(tmp_path):
                                (["--dataset", "fashion_mnist", "--stack", "0"], "argument --stack: must be an integer in [1, inf)", 2),
                                (["--dataset", "fashion_mnist", "--checkpoint-every", "-5"],
                                 "argument --checkpoint-every: must be a real number in [0, inf)", 2)]:
-        result = subprocess.run([sys.executable, "-m", "localmixup", "sweep", *args, "--device", "cpu"], cwd=ROOT, env=env,
+        result = subprocess.run([sys.executable, "-m", "localmixup.paper", "sweep", *args, "--device", "cpu"], cwd=ROOT, env=env,
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == code and needle in result.stderr
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
@@ -198,7 +199,7 @@ def test_pending_refuses_a_record_made_with_another_configuration(tmp_path, monk
 def test_interval_table_groups_with_the_student_t_interval():
     import pandas as pd
 
-    from localmixup.paper.report import interval_table
+    from localmixup.paper.stats import interval_table
 
     frame = pd.DataFrame({"eps": [1.0, 1.0, 1.0, 1.0, 2.0], "error": [1.0, 2.0, 3.0, 4.0, 7.0]})
     table = interval_table(frame, "eps", "error")
@@ -213,7 +214,7 @@ def test_a_killed_run_resumes_from_its_checkpoint(tmp_path):
     its last checkpoint and ends exactly as an uninterrupted run."""
     def sweep(results):
         env = dict(os.environ, LOCALMIXUP_RESULTS=str(results), PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-        command = [sys.executable, "-m", "localmixup", "sweep", "--dataset", "fashion_mnist", "--methods", "local",
+        command = [sys.executable, "-m", "localmixup.paper", "sweep", "--dataset", "fashion_mnist", "--methods", "local",
                    "--seeds", "0", "--profile", "quick", "--epochs", "8", "--train-size", "256", "--test-size", "64",
                    "--batch-size", "32", "--device", "cpu", "--no-progress", "--checkpoint-every", "0"]
         return command, env
@@ -245,7 +246,7 @@ def test_a_killed_run_resumes_from_its_checkpoint(tmp_path):
 # --- issue 14: nothing found after the fact, nothing silent, no orphaned workers -----------------
 
 def _sweep_command(*args):
-    return [sys.executable, "-m", "localmixup", "sweep", "--dataset", "fashion_mnist", "--profile", "quick",
+    return [sys.executable, "-m", "localmixup.paper", "sweep", "--dataset", "fashion_mnist", "--profile", "quick",
             "--device", "cpu", "--no-progress", *args]
 
 
@@ -332,7 +333,7 @@ def test_a_sweep_checks_every_output_path_before_it_trains(tmp_path, monkeypatch
 
 
 def test_cpu_records_of_another_thread_count_are_refused(tmp_path, monkeypatch):
-    from localmixup.paper.engine.record import RunRecord
+    from localmixup.paper.run_record import RunRecord
 
     monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))
     config = make_configs("fashion_mnist", "mixup", "0", "quick")[0]
@@ -352,7 +353,7 @@ def test_a_sweep_whose_runs_failed_exits_non_zero_and_says_where(tmp_path):
                           timeout=300)
     assert done.returncode == 1, done.stderr
     folder = next(tmp_path.rglob("baseline-seed0.json")).parent
-    assert f"2 of 2 run(s) failed" in done.stderr and str(folder) in done.stderr and "Traceback" not in done.stderr
+    assert "2 of 2 run(s) failed" in done.stderr and str(folder) in done.stderr and "Traceback" not in done.stderr
     for name in ("baseline-seed0.json", "mixup-seed0.json"):
         record = json.loads((folder / name).read_text(), parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
         assert record["status"] == "failed" and "not finite" in record["error"]
@@ -434,7 +435,7 @@ def test_a_record_made_before_a_field_was_added_stands_for_its_default(tmp_path,
     """A field added to TrainConfig (here subset_seed) is absent from older records: they trained as its default."""
     import json
 
-    from localmixup.paper.recipes import profile_config
+    from localmixup.paper.protocols import profile_config
     from localmixup.paper.sweep.plan import pending, record_path
 
     monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path))

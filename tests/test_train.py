@@ -8,19 +8,19 @@ import torch
 
 from helpers import interrupt_at_call, trajectory
 
-import localmixup.paper.engine.fit as fit_module
+import localmixup.paper.training.fit as fit_module
 from localmixup.mixing import LocalMixup
-from localmixup.paper.engine.config import TrainConfig
-from localmixup.paper.engine.costs import step_costs
-from localmixup.paper.engine.memory import SavedTensorBytes
-from localmixup.paper.engine.optim import SGD, lr_at
-from localmixup.paper.engine.prepare import prepare
-from localmixup.paper.engine.record import RunRecord
-from localmixup.paper.engine.seeding import STREAMS, generator, stream_seed
+from localmixup.paper.training.config import TrainConfig
+from localmixup.paper.training.costs import step_costs
+from localmixup.paper.training.memory import SavedTensorBytes
+from localmixup.paper.training.optim import SGD, lr_at
+from localmixup.paper.training.prepare import prepare
+from localmixup.paper.run_record import RunRecord
+from localmixup.paper.training.seeding import STREAMS, generator, stream_seed
 from localmixup.rng import Streams, derive_seed
-from localmixup.paper.engine.step import eager_step
-from localmixup.paper.engine.fit import train_run
-from localmixup.paper.recipes import PAPER_CHOICES, PAPER_SETTINGS, profile_config
+from localmixup.paper.training.step import eager_step
+from localmixup.paper.training.fit import train_run
+from localmixup.paper.protocols import PAPER_CHOICES, PAPER_SETTINGS, profile_config
 
 TINY = dict(model="densenet_bc", model_options={"blocks": [1, 1, 1, 1], "growth": 4}, train_size=96, test_size=64,
             batch_size=32, epochs=2, lr=0.05, decay=0.01)
@@ -139,7 +139,7 @@ def test_pad_gives_lenet5_its_32x32_inputs():
 
 
 def test_the_cpu_recipe_is_lenet5_on_all_of_fashion_mnist():
-    from localmixup.baselines.adamixup import AdaMixup
+    from localmixup.paper.adamixup.method import AdaMixup
 
     configs = {m: profile_config("cpu", "fashion_mnist", m, 2) for m in ("baseline", "mixup", "local", "adamixup")}
     local = configs["local"]
@@ -221,7 +221,7 @@ def test_local_mixup_needs_a_finite_decay(decay, match):
 # --- AdaMixup through the same trainer (method="adamixup") --------------------------------------
 
 def test_adamixup_run_records_parameter_counts_stats_and_is_reproducible():
-    from localmixup.baselines.adamixup import AdaMixup
+    from localmixup.paper.adamixup.method import AdaMixup
 
     a = train_run(tiny("adamixup"), "cpu")
     b = train_run(tiny("adamixup"), "cpu")
@@ -320,8 +320,8 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path):
 
 
 def test_a_per_seed_subset_is_stratified_shared_by_the_methods_of_a_seed_and_sets_the_automatic_rate():
-    from localmixup.paper.engine.automatic_decay import automatic_decay
-    from localmixup.paper.engine.prepare import train_split
+    from localmixup.paper.training.automatic_decay import automatic_decay
+    from localmixup.paper.training.prepare import train_split
 
     a, b = tiny("baseline", subset_seed=1), tiny("local", subset_seed=1)
     xa, ya = train_split(a)
@@ -342,7 +342,7 @@ def test_mixing_runs_record_pair_weights_and_intrusion_and_train_as_without():
     for epoch in record.epochs:
         assert 0 < epoch.stats["pair_weight"] < 1 and 0 <= epoch.stats["intrusion_rate"] <= 1
         assert 0 <= epoch.stats["weighted_intrusion_rate"] <= 1
-    from localmixup.paper.engine.evaluate import test_error
+    from localmixup.paper.training.evaluate import test_error
 
     run = prepare(config, "cpu")
     for _ in range(config.epochs):

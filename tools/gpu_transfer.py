@@ -30,7 +30,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from localmixup.paper.records import atomic_write, results_dir
+from localmixup.paper.record_files import atomic_write, results_dir
 
 FORMAT = "localmixup-gpu-transfer"
 VERSION = 1

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from localmixup.paper.chapters import CHAPTERS, choose_profile
-from localmixup.paper.records import project_root
+from localmixup.paper.record_files import project_root
 
 # papermill marks the cell it injects; the book shows the parameters through chapter_header instead.
 _INJECTED_TAG = "injected-parameters"

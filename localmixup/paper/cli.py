@@ -1,5 +1,11 @@
-"""Command line: ``localmixup book`` (execute the chapters and build the book) and
-``localmixup sweep`` (train the runs of Table 1 that have no record yet).
+"""Command line: ``localmixup book`` (execute the chapters and build the book), ``localmixup sweep``
+(train the image runs of Table 1 and AdaMixup that have no record yet) and ``localmixup spirals``
+(the same for the spirals runs of Figure 3), e.g.::
+
+    localmixup sweep --dataset fashion_mnist --profile cpu --methods baseline,mixup,local --seeds 0-9
+    localmixup spirals --setting authors --runs 1000 --eps all --tag paper
+    localmixup spirals --setting authors --draws 0-19 --runs 50     # 20 data sets, 50 runs each
+    localmixup spirals --setting authors --authors-data --runs 200  # the authors' own files
 
 Errors are one line: a bad option names itself and what it accepts (exit status 2); a problem
 found while working names what is wrong and what to do (exit status 1).
@@ -17,7 +23,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from localmixup.paper.book import NotebookFailed
-from localmixup.validation import check_integer, check_real
+from localmixup.checks import check_integer, check_real
 
 # The sweep's options that set TrainConfig fields, and the fields they set.
 DECAY_FIELD, BETA_FIELD = "decay", "alpha"
@@ -138,7 +144,7 @@ def decay_rates(text: str) -> list[float | str]:
 def _check_files(configs: Sequence[Any], set_aside_corrupt: bool, stack: int) -> None:
     """Refuse a sweep whose records or checkpoints cannot be read, naming them, or with
     ``set_aside_corrupt`` move each to the ``corrupt/`` folder beside it (its run is then pending)."""
-    from localmixup.paper.records import find_corrupt, refuse_or_set_aside
+    from localmixup.paper.record_files import find_corrupt, refuse_or_set_aside
     from localmixup.paper.sweep.plan import checkpoint_path, record_path
 
     records = list(dict.fromkeys(record_path(c, stack) for c in configs))
@@ -188,9 +194,77 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def eps_grid(text: str) -> list[float]:
+    """An argparse ``type``: ``all`` (the authors' grid) or comma-separated thresholds >= 0."""
+    from localmixup.paper.spirals.protocol import PAPER_EPS
+
+    if text == "all":
+        return list(PAPER_EPS)
+    one = number(float, 0.0)
+    return [one(e) for e in text.split(",")]
+
+
+def widths(text: str) -> tuple[int, ...]:
+    """An argparse ``type``: comma-separated hidden-layer widths >= 1 (e.g. 100,100,100)."""
+    one = number(int, 1)
+    return tuple(one(w) for w in text.split(","))
+
+
+def draw_range(text: str) -> list[int]:
+    """An argparse ``type``: a data seed or a range of them (e.g. 0-19)."""
+    first, _, last = text.partition("-")
+    one = number(int, 0)
+    draws = list(range(one(first), one(last or first) + 1))
+    if not draws:
+        raise argparse.ArgumentTypeError(f"must be a data seed or a range of them such as 0-19, got {text!r}")
+    return draws
+
+
+def _spirals(args: argparse.Namespace) -> int:
+    import pandas as pd
+    import torch
+
+    from localmixup.paper.record_files import find_corrupt, refuse_or_set_aside, results_dir
+    from localmixup.paper.spirals.protocol import draw_seeds, sweep_configs, sweep_data
+    from localmixup.paper.spirals.sweep import (cpu_seconds, load_spirals_sweep, read_chunk, recorded_seeds, sweep_folder,
+                                                sweep_spirals)
+    from localmixup.paper.sweep.plan import check_writable
+
+    tag = args.tag or ("draws" if args.draws is not None else "authors-data" if args.authors_data else "paper")
+    torch.set_num_threads(args.threads)
+    runs = args.runs if args.runs is not None else 50 if args.draws is not None else 1000
+    if args.draws is not None and args.first_seed:
+        raise ValueError("--first-seed does not go with --draws: each draw's seeds are fixed (see DRAW_SEED_STRIDE)")
+    data = {"source": "authors"} if args.authors_data else {"points_per_class": args.points_per_class}
+    parts = ([(draw, draw_seeds(draw, runs)) for draw in args.draws] if args.draws is not None
+             else [(None, list(range(args.first_seed, args.first_seed + runs)))])
+    configs = sweep_configs(args.setting, args.eps, epochs=args.epochs, hidden=args.hidden,
+                            batch_sizes=None if args.batch_size is None else dict.fromkeys(args.eps, args.batch_size))
+    folders = [sweep_folder(tag, args.setting, c.eps, draw) for draw, _ in parts for c in configs]
+    check_writable([folder / "seeds.json" for folder in folders])
+    refuse_or_set_aside(find_corrupt([p for f in folders for p in sorted(f.glob("seeds-*.json"))], read=read_chunk),
+                        args.set_aside_corrupt)
+    done = sum(len(recorded_seeds(sweep_folder(tag, args.setting, c.eps, draw), c,
+                                  sweep_data(data if draw is None else {**data, "seed": draw})) & set(seeds))
+               for draw, seeds in parts for c in configs)
+    total = len(configs) * sum(len(seeds) for _, seeds in parts)
+    print(f"spirals {tag}/{args.setting}: {total} runs, {done} already recorded, {total - done} to train", flush=True)
+    frame = pd.concat([sweep_spirals(tag=tag, setting=args.setting, eps_grid=args.eps, seeds=seeds, epochs=args.epochs,
+                                     batch_sizes={c.eps: c.batch_size for c in configs}, hidden=args.hidden, data=data,
+                                     draw=draw, device=args.device, chunk_size=args.chunk, threads=args.threads,
+                                     backend=args.backend, progress=not args.no_progress)
+                       for draw, seeds in parts])
+    summary = frame.groupby("eps")["test_error_pct"].agg(["count", "mean", "std"])
+    print(summary.rename(columns={"count": "runs", "mean": "test error %", "std": "sd %"}).round(2).to_string())
+    seconds, recorded = cpu_seconds(tag, args.setting), len(load_spirals_sweep(tag, args.setting))
+    print(f"records: {results_dir('spirals', tag, args.setting)}; CPU time recorded for this setting: "
+          f"{seconds / 3600:.2f} h for {recorded} runs ({seconds / recorded:.2f} s per run)")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The ``localmixup`` argument parser (one sub-command per task)."""
-    from localmixup.paper.recipes import PROTOCOLS, SIZE_SETTINGS
+    from localmixup.paper.protocols import PROTOCOLS, SIZE_SETTINGS
 
     main_parser = _Parser(prog="localmixup", description=__doc__)
     commands = main_parser.add_subparsers(dest="command", required=True)
@@ -247,7 +321,7 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--gpus-per-run", type=number(float, 0.0, low_open=True), metavar="F",
                        help="ray: GPUs per run, in (0, 1] to share a GPU (e.g. 0.25) or an integer; default: CPU runs")
     sweep.add_argument("--cpus-per-run", type=number(int, 1), metavar="N", help="ray: CPU slots per run = its torch threads "
-                       "(default: this machine's torch thread count, as the local backend, so CPU numbers match; 1 with --gpus-per-run)")
+                       "(default 1, as the local backend's --threads, so CPU numbers match)")
     sweep.add_argument("--max-retries", type=number(int, 0), default=2,
                        help="ray: retries of a run whose worker process died (default 2)")
     sweep.add_argument("--device", type=torch_device, help="torch device (default: cuda if visible, else cpu)")
@@ -256,6 +330,44 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--no-fast", action="store_true", help="plain eager steps on CUDA (no CUDA graph)")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bars")
     sweep.set_defaults(run=_sweep)
+
+    from localmixup.paper.spirals.protocol import DATA_DEFAULTS, DRAW_SEED_STRIDE, SETTINGS, SPIRALS_PROFILES
+    from localmixup.paper.spirals.trainer import TRAINER_BACKENDS
+
+    chunk = SPIRALS_PROFILES["paper"]["chunk_size"]
+    spirals = commands.add_parser("spirals", help="train the spirals runs of Figure 3 that have no record yet (resumable)")
+    spirals.add_argument("--setting", required=True, choices=tuple(SETTINGS), help="which setting to run")
+    spirals.add_argument("--runs", type=number(int, 1), default=None,
+                         help="runs per threshold: seeds first .. first + runs - 1 (default 1000); with --draws, runs per "
+                              f"threshold of each draw, seeds {DRAW_SEED_STRIDE} * draw + 0 .. runs - 1 (default 50)")
+    spirals.add_argument("--first-seed", type=number(int, 0), default=0, help="first run seed (default 0; not with --draws)")
+    spirals.add_argument("--eps", type=eps_grid, default="all", help="'all' (the paper's grid, default) or a comma-separated list")
+    spirals.add_argument("--epochs", type=number(int, 1), default=200, help="epochs per run (default 200, the paper's)")
+    spirals.add_argument("--batch-size", type=number(int, 1), default=None,
+                         help="batch size at every eps (default: the authors' batch size of each eps of their grid; needed "
+                              "for an eps off that grid)")
+    spirals.add_argument("--set-aside-corrupt", action="store_true",
+                         help="move each chunk file of the sweep that cannot be read to a corrupt/ folder beside it, named in "
+                              "the output, and train its runs again; without it, such a file stops the sweep before anything trains")
+    data = spirals.add_mutually_exclusive_group()
+    data.add_argument("--draws", type=draw_range, default=None,
+                      help="spread the runs over these data sets (seeds of make_spirals, e.g. 0-19), one folder each")
+    data.add_argument("--authors-data", action="store_true",
+                      help="train on the authors' own files (in data/spirals_dataset/, see load_authors_spirals)")
+    spirals.add_argument("--tag", default=None,
+                         help="records folder under results/spirals/ (default 'paper'; 'draws' with --draws, 'authors-data' "
+                              "with --authors-data)")
+    spirals.add_argument("--chunk", type=number(int, 1), default=chunk,
+                         help=f"runs trained together and recorded in one file (default {chunk}, the paper profile's)")
+    spirals.add_argument("--threads", type=number(int, 1), default=1, help="CPU threads (default 1)")
+    spirals.add_argument("--device", type=torch_device, default="cpu", help="torch device (default cpu; cuda runs the torch path)")
+    spirals.add_argument("--backend", default="auto", choices=TRAINER_BACKENDS,
+                         help="trainer backend (default auto: the compiled kernel on a CPU)")
+    spirals.add_argument("--hidden", type=widths, default=(100, 100, 100), help="hidden layer widths (default 100,100,100)")
+    spirals.add_argument("--points-per-class", type=number(int, 1), default=DATA_DEFAULTS["points_per_class"],
+                         help="spirals data size (default 1000)")
+    spirals.add_argument("--no-progress", action="store_true", help="no progress bar")
+    spirals.set_defaults(run=_spirals)
     return main_parser
 
 

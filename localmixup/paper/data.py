@@ -24,8 +24,8 @@ from typing import Iterator, NamedTuple
 
 import torch
 
-from localmixup.paper.records import data_dir
-from localmixup.validation import check_choice, check_integer, check_seed, check_tensor
+from localmixup.paper.record_files import data_dir
+from localmixup.checks import check_choice, check_integer, check_seed, check_tensor
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 

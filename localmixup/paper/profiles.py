@@ -1,19 +1,21 @@
-"""Execution profiles of the chapters and the header that says where a chapter's numbers come from.
+"""The chapters' execution profiles: their names, from the most faithful to the lightest, and the check of one.
 
-Profiles, from the most faithful to the lightest: ``paper`` (the paper's protocol), ``cpu``
-(a protocol sized for a 2-core CPU, where a chapter defines one) and ``quick`` (minutes on a
-CPU, a smoke test of the pipeline, not evidence).
+``paper`` follows the paper's protocol (a GPU), ``cpu`` is a protocol sized for a 2-core CPU
+(where a chapter defines one), ``quick`` runs in minutes on a CPU (a smoke test of the pipeline,
+not evidence). What a profile sets is defined once per experiment, read by its sweep, the book
+and the command line: :data:`localmixup.paper.protocols.PROTOCOLS` (how an image run trains),
+:data:`localmixup.paper.table1.plan.TABLE1_PROFILES` and
+:data:`localmixup.paper.adamixup.plan.ADAMIXUP_PROFILES` (which image runs a chapter renders) and
+:data:`localmixup.paper.spirals.protocol.SPIRALS_PROFILES`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
 
 import torch
 
-from localmixup.paper.provenance import default_device, environment
-from localmixup.validation import check_choice
+from localmixup.paper.provenance import default_device
+from localmixup.checks import check_choice
 
 PROFILES = ("quick", "cpu", "paper")
 FAITHFUL_FIRST = ("paper", "cpu", "quick")
@@ -21,12 +23,12 @@ FAITHFUL_FIRST = ("paper", "cpu", "quick")
 
 def check_profile(profile: str, *, allow_cpu: bool = False) -> torch.device:
     """Validate ``profile`` (a chapter's profile, or another training protocol of
-    :data:`~localmixup.paper.recipes.PROTOCOLS`) and return the device to run it on.
+    :data:`~localmixup.paper.protocols.PROTOCOLS`) and return the device to run it on.
 
     The paper profile on a CPU would take days: it is refused unless ``allow_cpu`` (which
     the book sets when every run of the profile is already recorded, so nothing trains).
     """
-    from localmixup.paper.recipes import PROTOCOLS
+    from localmixup.paper.protocols import PROTOCOLS
 
     check_choice("profile", profile, tuple(dict.fromkeys((*PROFILES, *PROTOCOLS))))
     device = default_device()
@@ -36,73 +38,3 @@ def check_profile(profile: str, *, allow_cpu: bool = False) -> torch.device:
             "Use profile='quick', or pass allow_cpu=True to run it on the CPU anyway."
         )
     return device
-
-
-def start_chapter(profile: str, *, allow_cpu: bool = False) -> torch.device:
-    """First call of every chapter: validate the profile (:func:`check_profile`), draw figures
-    inline whatever ``MPLBACKEND`` the kernel inherited, and set the book's plotting theme.
-
-    A kernel started with ``MPLBACKEND=Agg`` (as ``make`` or CI may export) would otherwise draw
-    nothing on ``plt.show()``, and the executed chapter would hold no figure. Without ipywidgets
-    (the book's kernels), ``tqdm.auto`` falls back to a text bar with a warning that would be
-    printed into the page: the warning is silenced, the bar kept.
-    """
-    device = check_profile(profile, allow_cpu=allow_cpu)
-    import warnings
-
-    import seaborn as sns
-    from IPython import get_ipython
-    from tqdm import TqdmWarning
-
-    warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
-
-    shell = get_ipython()
-    if shell is not None:
-        shell.run_line_magic("matplotlib", "inline")
-    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
-    return device
-
-
-def records_provenance(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Where and when ``records`` were made, from their ``environment`` fields: the number of
-    records, the devices, the first and last dates and the commits (sorted, unique)."""
-    envs = [r.get("environment") or {} for r in records]
-    dates = sorted(e["date"] for e in envs if e.get("date"))
-    return {
-        "records": len(envs),
-        "devices": sorted({e["device"] for e in envs if e.get("device")}),
-        "first": dates[0] if dates else None,
-        "last": dates[-1] if dates else None,
-        "commits": sorted({e["commit"] for e in envs if e.get("commit")}),
-    }
-
-
-def chapter_header(profile: str, records: Iterable[Mapping[str, Any]] | None = None, *, planned: int | None = None,
-                   **parameters: object) -> None:
-    """Display at the top of a chapter where its numbers come from and how the page was executed.
-
-    Args:
-        profile: the profile the chapter's numbers come from.
-        records: the run records the chapter renders (``None`` for a chapter that computes
-            everything in its own execution).
-        planned: runs the profile plans (records present or to be trained by this execution).
-        parameters: the chapter's parameters worth showing.
-    """
-    from IPython.display import Markdown, display
-
-    env = environment()
-    shown = ", ".join(f"`{k}={v!r}`" for k, v in parameters.items())
-    lines = [f"**Profile `{profile}`**" + (f" ({shown})." if shown else ".")]
-    if records is not None:
-        made = records_provenance(records)
-        if made["records"]:
-            when = made["first"][:10] if made["first"][:10] == made["last"][:10] else f"{made['first'][:10]} to {made['last'][:10]}"
-            commits = ", ".join(f"`{c}`" for c in made["commits"][:3]) + (" and others" if len(made["commits"]) > 3 else "")
-            lines.append(f"**Recorded runs:** {made['records']} record(s)"
-                         + (f" of the {planned} planned" if planned is not None else "")
-                         + f", made on {', '.join(made['devices'])}, {when}, at commit {commits}.")
-        else:
-            lines.append("**Recorded runs:** none yet" + (f" of the {planned} planned" if planned is not None else "")
-                         + "; this execution trains them.")
-    lines.append(f"**This page** was executed on {env['device']}, {env['date']}, commit `{env['commit']}`, torch {env['torch']}.")
-    display(Markdown("  \n".join(lines)))

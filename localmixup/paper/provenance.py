@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from localmixup.paper.records import project_root
+from localmixup.paper.record_files import project_root
 
 
 def device_name(device: torch.device | str | None = None) -> str:
@@ -27,24 +27,36 @@ def default_device() -> torch.device:
 
 
 def git_commit() -> str:
-    """Commit of the project whose results are being written, as its code stood when this process
-    first read it, or ``unknown`` outside a git repository.
+    """Commit of the code this process runs, as it stood when the process first read it, or
+    ``unknown`` outside a git repository.
+
+    The code is the ``localmixup`` package this process imported: where it lies in a git checkout
+    (a clone, an editable install), that checkout's commit, whichever project the results are
+    written to (a sweep started from another checkout of the project still runs this code);
+    otherwise (installed from a wheel) the commit of the project,
+    :func:`~localmixup.paper.record_files.project_root` (``$LOCALMIXUP_ROOT``, else the nearest
+    parent of the working directory holding ``_toc.yml``, else the working directory).
 
     ``+dirty`` follows the commit if tracked files other than ``book/`` and ``results/`` were
     modified then, or if the checkout has changed since (a new commit, an edit): a long-lived
     process (a sweep, its worker pool) keeps the code it loaded, so a later commit is not the
     code that trained its runs. The first reading is taken when this module is imported, which
     is when a sweep or one of its workers loads the trainer.
-
-    The project is :func:`~localmixup.paper.records.project_root` (``$LOCALMIXUP_ROOT``, else the
-    nearest parent of the working directory holding ``_toc.yml``, else the working directory), not
-    the place the package is installed: a record names the code of the project it belongs to.
     """
-    root = project_root()
+    root = code_checkout() or project_root()
     first = _first_state(root)
     if first == "unknown" or _state(root) == first:
         return first
     return first.removesuffix("+dirty") + "+dirty"
+
+
+def code_checkout() -> Path | None:
+    """The git checkout holding the imported ``localmixup`` package (its parent folder holds
+    ``.git``), or None where the package is installed outside one."""
+    import localmixup
+
+    root = Path(localmixup.__file__).resolve().parent.parent
+    return root if (root / ".git").exists() else None
 
 
 @cache
@@ -102,4 +114,4 @@ def environment(device: torch.device | str | None = None) -> dict[str, str]:
     }
 
 
-_first_state(project_root())  # the code this process runs is the code as it stands now
+_first_state(code_checkout() or project_root())  # the code this process runs is the code as it stands now

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from localmixup.validation import check_choice, check_integer, check_real
+from localmixup.checks import check_choice, check_integer, check_real
 
 SIDES = ("exact", "left", "right")
 READINGS = ("density", "printed")

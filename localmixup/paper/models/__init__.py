@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from localmixup.validation import check_choice
+from localmixup.checks import check_choice
 from localmixup.paper.models.densenet import DenseNetBC
 from localmixup.paper.models.lenet import LeNet5
 from localmixup.paper.models.resnet import ResNet18

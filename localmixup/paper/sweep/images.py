@@ -19,22 +19,22 @@ from pathlib import Path
 import torch
 
 from localmixup.paper.data import load_arrays
-from localmixup.paper.engine.config import TrainConfig
-from localmixup.paper.engine.fit import fit
-from localmixup.paper.engine.prepare import resolve_device
-from localmixup.paper.engine.stacked import stacks
-from localmixup.paper.records import read_record, write_record
+from localmixup.paper.training.config import TrainConfig
+from localmixup.paper.training.fit import fit
+from localmixup.paper.training.prepare import resolve_device
+from localmixup.paper.training.stacked import stacks
+from localmixup.paper.record_files import read_record, write_record
 from localmixup.paper.sweep.plan import (checkpoint_path, check_writable, clean_temporary, pending, record_path,
                                          trained_stacked, unused_checkpoints)
 from localmixup.paper.sweep.workers import worker_pool
-from localmixup.validation import check_choice, check_integer, check_real
+from localmixup.checks import check_choice, check_integer, check_real
 
-BACKENDS = ("local", "ray")
+SWEEP_BACKENDS = ("local", "ray")
 
 
 def run_group(configs: Sequence[TrainConfig], stack: int = 1, device: str | None = None, fast: bool | None = None,
               progress: bool = False, checkpoint_every: float | None = None) -> list[str]:
-    """Train runs of one group of :func:`~localmixup.paper.engine.stacked.stacks` (stacked if the sweep's
+    """Train runs of one group of :func:`~localmixup.paper.training.stacked.stacks` (stacked if the sweep's
     ``stack`` > 1 and they may be, see :func:`~localmixup.paper.sweep.plan.trained_stacked`), write their
     records atomically, then delete their checkpoint; return the records' paths.
 
@@ -57,7 +57,7 @@ def check_backend(backend: str = "local", address: str | None = None, gpus_per_r
                   threads: int | None = None) -> float | None:
     """Validate the execution options of :func:`~.run_sweep` (before anything runs or is written);
     return ``gpus_per_run`` as a number (None for none). Raises ``ValueError`` naming the parameter."""
-    check_choice("backend", backend, BACKENDS)
+    check_choice("backend", backend, SWEEP_BACKENDS)
     check_integer("jobs", jobs, low=1)
     check_integer("max_retries", max_retries, low=0)
     check_integer("stack", stack, low=1)
@@ -158,12 +158,11 @@ def run_sweep(configs: Sequence[TrainConfig], *, progress: bool = True, device: 
         gpus_per_run: Ray only: GPUs reserved per run, in (0, 1] (e.g. 0.25: four runs share a
             GPU) or a positive integer; None: CPU runs.
         cpus_per_run: Ray only: CPU slots reserved per run, which is also its number of torch
-            threads; default: this process's ``torch.get_num_threads()`` (what the local backend
-            trains with, so CPU runs give identical numbers), 1 for GPU runs.
+            threads; default 1, as the local backend's ``threads`` (so CPU runs give identical numbers).
         max_retries: Ray only: retries of a run whose worker process died, before it is recorded
             as failed. A run whose training raises is recorded as failed at once (not retried).
         stack: local backend: train up to this many runs of one recipe (differing in seed, method
-            or decay; not AdaMixup) as one stacked model (:mod:`localmixup.paper.engine.stacked`), for
+            or decay; not AdaMixup) as one stacked model (:mod:`localmixup.paper.training.stacked`), for
             GPUs that small batches leave idle. Stacked runs round differently from runs trained
             alone: their records go to a folder of their own (``<profile>-stacked``). Their records
             are written together when the stack ends.
@@ -183,7 +182,7 @@ def run_sweep(configs: Sequence[TrainConfig], *, progress: bool = True, device: 
     else:
         from localmixup.paper.sweep.ray_backend import resolve_cpus
 
-        expected = None if gpus_per_run else resolve_cpus(cpus_per_run, gpus_per_run)
+        expected = None if gpus_per_run else resolve_cpus(cpus_per_run)
     todo = pending(configs, stack, expected)
     groups = stacks(todo, stack) if backend == "local" else [[c] for c in todo]
     planned = [checkpoint_path(g, stack) for g in groups] if backend == "local" and checkpoint_every is not None else []
@@ -199,7 +198,7 @@ def run_sweep(configs: Sequence[TrainConfig], *, progress: bool = True, device: 
     if backend == "ray" and todo:
         from localmixup.paper.sweep.ray_backend import check_resources, connect, resolve_cpus
 
-        cpus_per_run = resolve_cpus(cpus_per_run, gpus_per_run)
+        cpus_per_run = resolve_cpus(cpus_per_run)
         connected = connect(address)  # fail fast on a bad address or a cluster too small, before anything is written
     try:
         if connected is not None:

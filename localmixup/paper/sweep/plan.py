@@ -2,7 +2,7 @@
 checkpoint goes, which runs are still owed, and whether every one of those files can be written.
 
 A record's path says how its run was trained: runs trained in a stack
-(:mod:`~localmixup.paper.engine.stacked`) round differently from runs trained alone, so they are
+(:mod:`~localmixup.paper.training.stacked`) round differently from runs trained alone, so they are
 kept in a folder of their own and never mix in one table.
 """
 
@@ -14,16 +14,18 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from localmixup.paper.data import DATASETS
-from localmixup.paper.engine.automatic_decay import automatic_decay
-from localmixup.paper.engine.config import METHODS, TrainConfig
-from localmixup.paper.engine.record import RunRecord
-from localmixup.paper.engine.stacked import stackable
-from localmixup.paper.recipes import PROTOCOLS, profile_config
-from localmixup.paper.records import RUN_FIELDS, CorruptFile, read_record, results_dir
-from localmixup.validation import check_choice, check_integer
+from localmixup.paper.training.automatic_decay import automatic_decay
+from localmixup.paper.training.config import METHODS, TrainConfig
+from localmixup.paper.run_record import RunRecord
+from localmixup.paper.training.stacked import stackable
+from localmixup.paper.protocols import PROTOCOLS, profile_config
+from localmixup.paper.record_files import RUN_FIELDS, CorruptFile, read_record, results_dir
+from localmixup.checks import check_choice, check_integer
 
 
 def parse_seeds(text: str | int | Sequence[int]) -> list[int]:
@@ -54,9 +56,9 @@ def make_configs(datasets: str | Sequence[str], methods: str | Sequence[str], se
                  decays: Sequence[float | str] | None = None, **overrides) -> list[TrainConfig]:
     """Every run of a sweep: datasets x methods x seeds (x decays for ``local``; default: the
     profile's decay rate of the dataset; ``"auto"``: the automatic rate of the training split,
-    :func:`~localmixup.paper.engine.automatic_decay.automatic_decay`, computed here once per training
+    :func:`~localmixup.paper.training.automatic_decay.automatic_decay`, computed here once per training
     split: once for a fixed subset, per seed where each seed draws its own).
-    ``overrides`` as in :func:`~localmixup.paper.recipes.profile_config`."""
+    ``overrides`` as in :func:`~localmixup.paper.protocols.profile_config`."""
     datasets = parse_list("dataset", datasets, tuple(DATASETS))
     methods = parse_list("method", methods, METHODS)
     seeds = parse_seeds(seeds)
@@ -196,7 +198,7 @@ def unused_checkpoints(configs: Sequence[TrainConfig], planned: Iterable[Path], 
 
 
 def clean_temporary(folders: Iterable[Path]) -> int:
-    """Remove temporary files that a killed :func:`~localmixup.paper.records.atomic_write` left behind
+    """Remove temporary files that a killed :func:`~localmixup.paper.record_files.atomic_write` left behind
     (records, and checkpoints in ``.checkpoints/``)."""
     removed = 0
     for folder in set(folders):
@@ -204,3 +206,48 @@ def clean_temporary(folders: Iterable[Path]) -> int:
             tmp.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    """The image runs a chapter renders for one profile.
+
+    Attributes:
+        profile: the profile.
+        seeds: seeds of the main runs.
+        trained: datasets trained (or loaded) here.
+        unavailable: dataset -> why it has no run here.
+        configs: the main runs (``TrainConfig``), loaded when recorded, else trained.
+        extra: chapter-specific runs and sizes (e.g. an ablation's configs and grid).
+        paths: every record file the chapter renders.
+    """
+
+    profile: str
+    seeds: list[int]
+    trained: list[str]
+    unavailable: dict[str, str]
+    configs: list[Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+    paths: list[Path] = field(default_factory=list)
+
+
+def unavailable_datasets(candidates: Sequence[str], wanted: Sequence[str], profile: str) -> dict[str, str]:
+    """Dataset -> why a chapter has no run of it in ``profile`` (not trained in that profile, not
+    wanted, or not on this machine: :func:`~localmixup.paper.data.dataset_status`)."""
+    from localmixup.paper.data import dataset_status
+
+    why = {d: f"not trained in the {profile} profile" if d not in PROTOCOLS[profile] else dataset_status(d) for d in candidates}
+    why = {d: w for d, w in why.items() if w}
+    for d in candidates:
+        if d not in wanted and d not in why:
+            why[d] = f"not trained in the {profile} profile"
+    return why
+
+
+def record_paths(configs: Sequence[Any]) -> list[Path]:
+    """The record file of each run of ``configs``."""
+    return [record_path(c) for c in configs]
+
+
+# Sizes of each profile of the Table-1 chapter: seeds of the main runs, datasets, and the decay rates
+# and seeds of the ablation of the exponential graph's rate ("auto": localmixup.decay.auto_decay).

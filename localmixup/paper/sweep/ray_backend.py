@@ -6,7 +6,7 @@ this backend is asked for.
 Who writes the records
 ----------------------
 The task *returns* its record to the driver (the process that called ``run_sweep``), and the
-driver writes it with the same atomic :func:`~localmixup.paper.records.write_record` as the local
+driver writes it with the same atomic :func:`~localmixup.paper.record_files.write_record` as the local
 backend. Writing in the workers would also be atomic, but returning is better:
 
 * **one writer**: a record is written once, by one process, after its task has finished; a
@@ -39,11 +39,10 @@ The seeds are set by the training function itself, so they are the same everywhe
 CPU, float results also depend on the number of intra-op threads: each task reserves
 ``cpus_per_run`` CPU slots of its node and trains with exactly that many torch threads
 (``torch.set_num_threads``), so runs never oversubscribe a node. By default ``cpus_per_run`` is
-the driver's ``torch.get_num_threads()`` -- the thread count the local backend trains with -- so
-the same seeds give bit-identical metrics with both backends (on the same kind of CPU); set
-``OMP_NUM_THREADS`` in the driver's environment, or ``cpus_per_run``, to change it (a local
-sweep run with ``OMP_NUM_THREADS=k`` matches ``cpus_per_run=k``). For GPU runs
-(``gpus_per_run``) the default is 1 CPU per run: the host threads do not change GPU numbers.
+1, the thread count the local backend trains with by default, so the same seeds give
+bit-identical metrics with both backends (on the same kind of CPU); a local sweep run with
+``threads=k`` matches ``cpus_per_run=k``. For GPU runs (``gpus_per_run``) the default is 1 CPU
+per run too: the host threads do not change GPU numbers.
 """
 
 from __future__ import annotations
@@ -59,7 +58,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from localmixup.paper.engine.config import TrainConfig
+from localmixup.paper.training.config import TrainConfig
 
 INSTALL_HINT = "install the extra: pip install 'localmixup[ray]'"
 CONNECT_TIMEOUT_S = 10.0
@@ -222,16 +221,10 @@ def protect_token(create: bool) -> Path | None:
     return path if path.is_file() else None
 
 
-def resolve_cpus(cpus_per_run: int | None, gpus_per_run: float | None) -> int:
-    """CPU slots (= torch threads) per run: ``cpus_per_run``, else 1 for GPU runs, else the local
-    backend's thread count (this process's ``torch.get_num_threads()``)."""
-    if cpus_per_run is not None:
-        return cpus_per_run
-    if gpus_per_run:
-        return 1
-    import torch
-
-    return torch.get_num_threads()
+def resolve_cpus(cpus_per_run: int | None) -> int:
+    """CPU slots (= torch threads) per run: ``cpus_per_run``, else 1 (the local backend's default
+    thread count, so that CPU runs give the same numbers on both backends; GPU runs too)."""
+    return 1 if cpus_per_run is None else cpus_per_run
 
 
 def check_resources(gpus_per_run: float | None, cpus_per_run: int) -> None:
@@ -250,7 +243,7 @@ def check_resources(gpus_per_run: float | None, cpus_per_run: int) -> None:
 
 def failed_record(config: TrainConfig, error: str, trace: str | None = None, seconds: float = 0.0,
                   device: str | None = None) -> dict[str, Any]:
-    """The record of a run that did not finish: the keys of :func:`~localmixup.paper.engine.fit.train_run`'s
+    """The record of a run that did not finish: the keys of :func:`~localmixup.paper.training.fit.train_run`'s
     records (``status="failed"``, no epochs, no final error) plus ``error`` (one line) and
     ``traceback`` (text or None)."""
     from localmixup.paper.provenance import environment
@@ -271,7 +264,7 @@ def train_task(config: TrainConfig, device: str | None, fast: bool | None, threa
     import torch
 
     from localmixup.paper.data import DatasetUnavailable
-    from localmixup.paper.engine.fit import train_run
+    from localmixup.paper.training.fit import train_run
 
     os.environ.update(env)
     torch.set_num_threads(threads)
@@ -314,12 +307,12 @@ def run_ray(todo: Sequence[TrainConfig], *, address: str | None = None, gpus_per
     """
     from tqdm.auto import tqdm
 
-    from localmixup.paper.records import write_record
+    from localmixup.paper.record_files import write_record
     from localmixup.paper.sweep.plan import record_path
 
     ray = import_ray()
     deaths = tuple(getattr(ray.exceptions, name) for name in _DEATHS if hasattr(ray.exceptions, name))
-    cpus = resolve_cpus(cpus_per_run, gpus_per_run)
+    cpus = resolve_cpus(cpus_per_run)
     owner = connect(address) if connected is None else connected
     refs: dict[Any, TrainConfig] = {}
     waiting: list[Any] = []

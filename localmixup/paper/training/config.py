@@ -10,18 +10,18 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from localmixup.baselines.adamixup import WEIGHTINGS
+from localmixup.paper.adamixup.method import ADAMIXUP_WEIGHTINGS
 from localmixup.decay import RULES
 from localmixup.mixing import PAIRINGS, LocalMixup
 from localmixup.rng import Source
 from localmixup.paper.data import spec
 from localmixup.paper.models import MODELS, model_class
-from localmixup.validation import check_choice, check_integer, check_real, check_seed
+from localmixup.checks import check_choice, check_integer, check_real, check_seed
 
 METHODS = ("baseline", "mixup", "local", "adamixup")
 SCHEDULES = ("step", "multistep")
 #: The locality graphs of the image trainer: the exponential decay W = exp(-decay D) of the paper's images.
-GRAPHS = ("exp",)
+IMAGE_GRAPHS = ("exp",)
 #: Input side (pixels) of the networks that accept one size only.
 FIXED_SIDE = {"lenet5": 32}
 
@@ -33,11 +33,11 @@ class TrainConfig:
     ``decay`` is the rate of the exponential locality graph ``W = exp(-decay D)`` (D: Euclidean
     distance between normalised images; ``method="local"`` only); ``decay_rule`` says how it was
     chosen: None (given), or the rule of :func:`localmixup.decay.auto_decay` that computed it
-    from the training split (see :func:`~localmixup.paper.engine.automatic_decay.automatic_decay`).
+    from the training split (see :func:`~localmixup.paper.training.automatic_decay.automatic_decay`).
     ``alpha`` is the parameter of the Beta(alpha, alpha) law of the mixing coefficient lambda
     (Mixup and Local Mixup). ``adamixup_weighting`` (``method="adamixup"`` only; None: the
-    module's default) is :class:`~localmixup.baselines.adamixup.AdaMixup`'s ``weighting``. The learning
-    rate follows ``schedule`` (see :func:`~localmixup.paper.engine.optim.lr_at`). ``train_size`` /
+    module's default) is :class:`~localmixup.paper.adamixup.method.AdaMixup`'s ``weighting``. The learning
+    rate follows ``schedule`` (see :func:`~localmixup.paper.training.optim.lr_at`). ``train_size`` /
     ``test_size`` (None = all) take a fixed random subset, the same for every seed and method;
     with ``subset_seed`` (an integer in [0, 2**64), with ``train_size``) the training subset is instead
     stratified (the same count of every class) and drawn from that seed: the studies across
@@ -87,7 +87,7 @@ class TrainConfig:
                              f"results), got {self.profile!r}")
         check_choice("model", self.model, MODELS)
         self._check_model_options()
-        check_choice("graph", self.graph, GRAPHS)
+        check_choice("graph", self.graph, IMAGE_GRAPHS)
         if self.method == "local":
             if self.decay is None:
                 raise ValueError("decay (the rate of the exponential locality graph, a real number in [0, inf)) is "
@@ -100,7 +100,7 @@ class TrainConfig:
         if self.decay_rule is not None:
             check_choice("decay_rule", self.decay_rule, RULES)
         if self.adamixup_weighting is not None:
-            check_choice("adamixup_weighting", self.adamixup_weighting, WEIGHTINGS)
+            check_choice("adamixup_weighting", self.adamixup_weighting, ADAMIXUP_WEIGHTINGS)
         check_real("alpha", self.alpha, low=0.0, low_open=True, high=math.inf, high_open=True)
         check_choice("pairing", self.pairing, PAIRINGS)
         check_real("lr", self.lr, low=0.0, low_open=True, high=math.inf, high_open=True)
@@ -182,7 +182,7 @@ class TrainConfig:
     def mixer(self, generator: Source = None) -> LocalMixup | None:
         """The core's batch transform for this method, drawing from ``generator`` (a
         :class:`~localmixup.rng.Streams` of R seeds mixes R runs at once); None for the baseline and
-        for AdaMixup, whose mixing is learned inside :class:`~localmixup.baselines.adamixup.AdaMixup`."""
+        for AdaMixup, whose mixing is learned inside :class:`~localmixup.paper.adamixup.method.AdaMixup`."""
         if self.method in ("baseline", "adamixup"):
             return None
         if self.method == "mixup":

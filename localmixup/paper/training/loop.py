@@ -1,7 +1,7 @@
 """The epoch loop of every trainer: R >= 1 runs, one :class:`~.RunRecord` each, whatever trains them.
 
-A trainer (the image runs' :func:`~localmixup.paper.engine.fit.fit`, the spirals'
-:func:`~localmixup.paper.engine.many_runs.train_many`) describes its runs as a :class:`Trainee`:
+A trainer (the image runs' :func:`~localmixup.paper.training.fit.fit`, the spirals'
+:func:`~localmixup.paper.spirals.trainer.train_many`) describes its runs as a :class:`Trainee`:
 how to train one epoch and how to measure the test error. The loop does the rest the same way
 for all: the progress bar, when to evaluate and record, failed runs, checkpoints.
 """
@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from typing import NamedTuple
 
-from localmixup.paper.engine.record import RunRecord
+from localmixup.paper.run_record import RunRecord
 
 
 class EpochResult(NamedTuple):

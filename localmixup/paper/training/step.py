@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from localmixup.loss import mixup_loss
 from localmixup.mixing import LocalMixup, MixedBatch
-from localmixup.paper.engine.optim import SGD
+from localmixup.paper.training.optim import SGD
 
 #: The loss of a mixed batch: a scalar, or one loss per run (R,) for a stack of runs.
 LossOf = Callable[[MixedBatch], torch.Tensor]

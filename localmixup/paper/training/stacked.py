@@ -26,8 +26,8 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from localmixup.mixing import MixedBatch
-from localmixup.paper.engine.config import TrainConfig
-from localmixup.validation import check_integer
+from localmixup.paper.training.config import TrainConfig
+from localmixup.checks import check_integer
 
 #: The settings in which the runs of one stack may differ; every other setting is shared.
 STACKABLE = ("seed", "method", "graph", "decay", "alpha", "pairing")

@@ -1,10 +1,10 @@
 """Image-classification runs: R >= 1 runs trained from their configurations, one record per run.
 
 One run trains alone (its own model; AdaMixup only this way) or R runs of one recipe train as
-one stacked model (:mod:`~localmixup.paper.engine.stacked`); either way the epochs run in
-:func:`~localmixup.paper.engine.loop.train_epochs`, with checkpoints, one record per run. Methods: ``baseline`` (plain cross-entropy), ``mixup`` and ``local``
+one stacked model (:mod:`~localmixup.paper.training.stacked`); either way the epochs run in
+:func:`~localmixup.paper.training.loop.train_epochs`, with checkpoints, one record per run. Methods: ``baseline`` (plain cross-entropy), ``mixup`` and ``local``
 (the core's :class:`~localmixup.mixing.LocalMixup` and Eq. (2) loss) and ``adamixup``
-(:func:`~localmixup.baselines.adamixup.adamixup_step`). On CUDA the step runs under bf16
+(:func:`~localmixup.paper.adamixup.method.adamixup_step`). On CUDA the step runs under bf16
 autocast with channels-last tensors and, by default, is captured once in a CUDA graph and
 replayed (the mixing runs eagerly before each replay; AdaMixup always runs eagerly).
 """
@@ -19,21 +19,21 @@ from typing import Any, NamedTuple
 
 import torch
 
-from localmixup.baselines.adamixup import adamixup_step
+from localmixup.paper.adamixup.method import adamixup_step
 from localmixup.intrusion import intruders
 from localmixup.mixing import LocalMixup, MixedBatch
 from localmixup.paper.data import DeviceLoader
-from localmixup.paper.engine.checkpoints import Checkpoint, resume, save_checkpoint
-from localmixup.paper.engine.config import TrainConfig
-from localmixup.paper.engine.evaluate import test_error
-from localmixup.paper.engine.loop import EpochResult, Trainee, train_epochs
-from localmixup.paper.engine.memory import SavedTensorBytes
-from localmixup.paper.engine.optim import SGD, lr_at
-from localmixup.paper.engine.prepare import Prepared, prepare, resolve_device
-from localmixup.paper.engine.record import RunRecord
-from localmixup.paper.engine.seeding import run_streams
-from localmixup.paper.engine.stacked import StackedModels, check_stackable, stack_batches
-from localmixup.paper.engine.step import CapturedStep, eager_step, model_loss, optimiser_step, unmixed
+from localmixup.paper.training.checkpoints import Checkpoint, resume, save_checkpoint
+from localmixup.paper.training.config import TrainConfig
+from localmixup.paper.training.evaluate import test_error
+from localmixup.paper.training.loop import EpochResult, Trainee, train_epochs
+from localmixup.paper.training.memory import SavedTensorBytes
+from localmixup.paper.training.optim import SGD, lr_at
+from localmixup.paper.training.prepare import Prepared, prepare, resolve_device
+from localmixup.paper.run_record import RunRecord
+from localmixup.paper.training.seeding import run_streams
+from localmixup.paper.training.stacked import StackedModels, check_stackable, stack_batches
+from localmixup.paper.training.step import CapturedStep, eager_step, model_loss, optimiser_step, unmixed
 from localmixup.paper.models import count_parameters
 from localmixup.paper.provenance import environment
 from localmixup.rng import Streams
@@ -170,10 +170,10 @@ def fit(configs: Sequence[TrainConfig], device: torch.device | str | None = None
     """Train R >= 1 runs and return their records, in order.
 
     Args:
-        configs: the runs, each built from its seed by :func:`~localmixup.paper.engine.prepare.prepare`.
+        configs: the runs, each built from its seed by :func:`~localmixup.paper.training.prepare.prepare`.
         device: default CUDA if visible, else CPU.
         stacked: train the runs as one stacked model (they may differ only in
-            :data:`~localmixup.paper.engine.stacked.STACKABLE` settings; not AdaMixup); default: when
+            :data:`~localmixup.paper.training.stacked.STACKABLE` settings; not AdaMixup); default: when
             there are several. ``False`` trains one run alone.
         fast: capture the step in a CUDA graph (default: on CUDA); ignored on the CPU and for
             ``adamixup`` (always eager).
@@ -186,7 +186,7 @@ def fit(configs: Sequence[TrainConfig], device: torch.device | str | None = None
             records are safe (see :func:`localmixup.paper.sweep.images.run_group`).
 
     Returns:
-        One :class:`~localmixup.paper.engine.record.RunRecord` per run. A run whose mean training
+        One :class:`~localmixup.paper.run_record.RunRecord` per run. A run whose mean training
         loss over an epoch is not finite is marked failed at that epoch; the others go on.
     """
     configs = list(configs)

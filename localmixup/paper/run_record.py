@@ -3,8 +3,8 @@ and many records held column-wise in one object (:func:`pack_records`, for sweep
 of small runs).
 
 Units: errors in percent (``*_pct``, in [0, 100]), times in seconds, memory in bytes. A loss that
-turned NaN or infinite stays what it was (:func:`~localmixup.paper.records.write_record` writes it
-as strict JSON and :func:`~localmixup.paper.records.read_record` restores it), and the run is
+turned NaN or infinite stays what it was (:func:`~localmixup.paper.record_files.write_record` writes it
+as strict JSON and :func:`~localmixup.paper.record_files.read_record` restores it), and the run is
 marked ``failed`` with the reason in ``error``.
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from localmixup.validation import check_integer
+from localmixup.checks import check_integer
 
 STATUSES = ("ok", "failed")
 
@@ -57,7 +57,7 @@ class RunRecord:
     """What one run did (a sweep writes it as JSON, :meth:`to_dict`).
 
     Attributes:
-        config: the run's configuration (:meth:`~localmixup.paper.engine.config.TrainConfig.to_dict`).
+        config: the run's configuration (:meth:`~localmixup.paper.training.config.TrainConfig.to_dict`).
         status: ``"ok"`` or ``"failed"``.
         error: why a failed run failed (one line); None for ``ok``.
         failed_epoch: 1-based epoch whose training loss was not finite, or None.
@@ -71,9 +71,9 @@ class RunRecord:
         threads: torch intra-op threads of the process that trained a CPU run (None on CUDA): CPU
             kernels split their sums by thread, so the same seed gives other numbers with another count.
         stack: ``{"runs": R, "position": r}`` for a run trained in a stack of R runs
-            (:mod:`~localmixup.paper.engine.stacked`); None for a run trained alone.
+            (:mod:`~localmixup.paper.training.stacked`); None for a run trained alone.
         train_seconds: wall-clock time of the training (of the whole stack for a stacked run).
-        memory: ``saved_for_backward_bytes`` (:class:`~localmixup.paper.engine.memory.SavedTensorBytes`
+        memory: ``saved_for_backward_bytes`` (:class:`~localmixup.paper.training.memory.SavedTensorBytes`
             over the first eager step, of the whole stack for a stacked run; None when the step was
             captured in a CUDA graph or the run was resumed), ``parameter_bytes`` (one run's
             parameters), ``cuda_peak_allocated_bytes`` (``torch.cuda.max_memory_allocated`` from

@@ -11,9 +11,9 @@ from functools import lru_cache
 
 from localmixup.decay import RULES, auto_decay
 from localmixup.paper.data import DeviceLoader, spec
-from localmixup.paper.engine.config import TrainConfig
-from localmixup.paper.engine.prepare import train_split
-from localmixup.validation import check_choice
+from localmixup.paper.training.config import TrainConfig
+from localmixup.paper.training.prepare import train_split
+from localmixup.checks import check_choice
 
 
 @lru_cache(maxsize=64)

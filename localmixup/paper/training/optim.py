@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
-    from localmixup.paper.engine.config import TrainConfig
+    from localmixup.paper.training.config import TrainConfig
 
 
 def lr_at(config: "TrainConfig", epoch: int) -> float:

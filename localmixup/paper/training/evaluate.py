@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from localmixup.paper.data import DeviceLoader
-from localmixup.paper.engine.step import device_autocast
+from localmixup.paper.training.step import device_autocast
 
 
 @torch.no_grad()

@@ -8,20 +8,20 @@ from typing import Any
 
 import torch
 
-from localmixup.baselines.adamixup import adamixup_step
-from localmixup.paper.engine.config import TrainConfig
-from localmixup.paper.engine.memory import SavedTensorBytes
-from localmixup.paper.engine.prepare import prepare, resolve_device
-from localmixup.paper.engine.step import eager_step
+from localmixup.paper.adamixup.method import adamixup_step
+from localmixup.paper.training.config import TrainConfig
+from localmixup.paper.training.memory import SavedTensorBytes
+from localmixup.paper.training.prepare import prepare, resolve_device
+from localmixup.paper.training.step import eager_step
 from localmixup.paper.models import count_parameters
-from localmixup.validation import check_integer
+from localmixup.checks import check_integer
 
 
 def step_costs(configs: list[TrainConfig], device: torch.device | str | None = None, *, steps: int = 5, rounds: int = 3,
                warmup: int = 1, download: bool | None = None) -> list[dict[str, Any]]:
     """Time and memory of a training step of each configuration, measured side by side in this process.
 
-    Every run is built (:func:`~localmixup.paper.engine.prepare.prepare`, from its seed); each first
+    Every run is built (:func:`~localmixup.paper.training.prepare.prepare`, from its seed); each first
     takes ``warmup`` untimed steps (the first one under :class:`~.SavedTensorBytes`, and on CUDA with
     the allocator's peak reset), then, ``rounds`` times, each configuration in turn takes ``steps``
     timed steps (the device synchronised before and after). Interleaving the configurations makes

@@ -7,13 +7,13 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from localmixup.baselines.adamixup import AdaMixup
+from localmixup.paper.adamixup.method import AdaMixup
 from localmixup.mixing import LocalMixup
 from localmixup.rng import Streams
 from localmixup.paper.data import DeviceLoader, load_arrays, spec, subset
-from localmixup.paper.engine.config import TrainConfig
-from localmixup.paper.engine.optim import SGD
-from localmixup.paper.engine.seeding import generator, seeded_global, stream_path
+from localmixup.paper.training.config import TrainConfig
+from localmixup.paper.training.optim import SGD
+from localmixup.paper.training.seeding import generator, seeded_global, stream_path
 from localmixup.paper.models import build_model
 from localmixup.paper.provenance import default_device
 
@@ -22,14 +22,14 @@ class Prepared(NamedTuple):
     """One run ready to train.
 
     Attributes:
-        model: the network (for ``adamixup``, the whole :class:`~localmixup.baselines.adamixup.AdaMixup`
+        model: the network (for ``adamixup``, the whole :class:`~localmixup.paper.adamixup.method.AdaMixup`
             module: classifier, generator and discriminator, all in ``optimizer``).
         optimizer: :class:`~.SGD` over the model's parameters.
         train, test: device-resident loaders (``train`` shuffles and augments from ``generators["order"]``).
         mixer: the method's :class:`~localmixup.mixing.LocalMixup` (``mixup``, ``local``), drawing from
             ``generators["mix"]``; None for ``baseline`` and ``adamixup`` (whose step draws from
             ``generators["mix"]`` itself).
-        generators: the run's random sources (:mod:`~localmixup.paper.engine.seeding`): ``init``
+        generators: the run's random sources (:mod:`~localmixup.paper.training.seeding`): ``init``
             and ``order`` ``torch.Generator`` s, ``mix`` a :class:`~localmixup.rng.Streams` (for
             AdaMixup, whose module takes one, a ``torch.Generator``), on the run's device but ``init``.
     """
@@ -68,7 +68,7 @@ def prepare(config: TrainConfig, device: torch.device | str | None = None, *, do
     """Build the run of ``config`` from its seed (not trained), on ``device`` (default: CUDA if visible).
 
     The weights are initialised from the run's ``init`` stream, the data order and augmentation
-    drawn from ``order`` and the mixing from ``mix`` (:mod:`~localmixup.paper.engine.seeding`):
+    drawn from ``order`` and the mixing from ``mix`` (:mod:`~localmixup.paper.training.seeding`):
     torch's global generator is neither read nor reseeded. ``download`` is passed to
     :func:`localmixup.paper.data.load_arrays`.
     """

@@ -9,8 +9,8 @@ import dataclasses
 from typing import Any
 
 from localmixup.paper.data import spec
-from localmixup.paper.engine.config import TrainConfig
-from localmixup.validation import check_choice
+from localmixup.paper.training.config import TrainConfig
+from localmixup.checks import check_choice
 
 _QUICK_MODEL = {"blocks": [2, 2, 2, 2], "growth": 8}
 
@@ -108,7 +108,7 @@ PAPER_CHOICES: dict[str, str] = {
 
 
 def profile_config(profile: str, dataset: str, method: str, seed: int = 0, **overrides: Any) -> TrainConfig:
-    """The :class:`~localmixup.paper.engine.config.TrainConfig` of a profile (``"paper"`` or ``"quick"``)
+    """The :class:`~localmixup.paper.training.config.TrainConfig` of a profile (``"paper"`` or ``"quick"``)
     for one run.
 
     ``overrides`` replace settings (e.g. ``epochs=1``, ``decay=0.1``; None leaves a setting as it is);

@@ -2,10 +2,10 @@
 
 The R runs of a call share a protocol (:class:`ManyRunsConfig`) and nothing else. They are
 built, trained and recorded as the image runs are: one stacked model
-(:class:`~localmixup.paper.engine.stacked.StackedModels`), the epoch loop
-:func:`~localmixup.paper.engine.loop.train_epochs`, one
-:class:`~localmixup.paper.engine.record.RunRecord` per run, random numbers from the streams of
-each run's seed (:func:`~localmixup.paper.engine.seeding.run_streams`: ``init``, ``order`` and
+(:class:`~localmixup.paper.training.stacked.StackedModels`), the epoch loop
+:func:`~localmixup.paper.training.loop.train_epochs`, one
+:class:`~localmixup.paper.run_record.RunRecord` per run, random numbers from the streams of
+each run's seed (:func:`~localmixup.paper.training.seeding.run_streams`: ``init``, ``order`` and
 ``mix``, independent of the other runs of the call). The method is the library's: every step
 draws lam, the partners and the pair weights with :meth:`~localmixup.mixing.LocalMixup.sample`,
 mixes with :meth:`~localmixup.mixing.LocalMixup.apply`, and the loss is
@@ -14,7 +14,7 @@ mixes with :meth:`~localmixup.mixing.LocalMixup.apply`, and the loss is
 Two paths compute the same updates (tested against each other and against a plain
 ``nn.Module`` loop, :func:`train_single`):
 
-* on a CPU, a compiled kernel (:mod:`~localmixup.paper.engine.mlp_kernel`) trains each run
+* on a CPU, a compiled kernel (:mod:`~localmixup.paper.spirals.mlp_kernel`) trains each run
   for a whole epoch while its parameters stay in the core's cache. The loss it minimises is
   ``sum_i c_i CE(o_i, t_i)``, where the soft targets ``t`` are the batch's
   (:meth:`~localmixup.mixing.MixedBatch.soft_targets`) and the coefficients ``c`` are read off
@@ -35,16 +35,16 @@ import torch
 
 from localmixup.loss import mixup_loss
 from localmixup.mixing import PAIRINGS, LocalMixup, MixedBatch
-from localmixup.paper.engine import mlp_kernel
-from localmixup.paper.engine.loop import EpochResult, Trainee, train_epochs
-from localmixup.paper.engine.record import RunRecord
-from localmixup.paper.engine.seeding import run_streams
-from localmixup.paper.engine.stacked import StackedModels
+from localmixup.paper.spirals import mlp_kernel
+from localmixup.paper.training.loop import EpochResult, Trainee, train_epochs
+from localmixup.paper.run_record import RunRecord
+from localmixup.paper.training.seeding import run_streams
+from localmixup.paper.training.stacked import StackedModels
 from localmixup.paper.provenance import environment
-from localmixup.paper.spirals import Split
-from localmixup.validation import check_batch, check_choice, check_integer, check_real, check_seed
+from localmixup.paper.spirals.data import Split
+from localmixup.checks import check_batch, check_choice, check_integer, check_real, check_seed
 
-WEIGHTINGS = ("pair", "batch")
+LOSS_WEIGHTINGS = ("pair", "batch")
 """How the pair weights enter the loss. ``"pair"``: Eq. (2) as :func:`~localmixup.loss.mixup_loss`
 computes it (each pair's loss weighted by its weight, normalised by the sum of the weights).
 ``"batch"``: what the authors' spirals code does: the batch's mean loss multiplied by the mean
@@ -56,7 +56,7 @@ OUTPUTS = ("logits", "softmax")
 authors' network, which ends with a softmax that the cross-entropy applies again (it takes the
 softmax outputs for logits)."""
 
-BACKENDS = ("auto", "kernel", "torch")
+TRAINER_BACKENDS = ("auto", "kernel", "torch")
 
 @dataclasses.dataclass(frozen=True)
 class ManyRunsConfig:
@@ -72,7 +72,7 @@ class ManyRunsConfig:
         hidden: widths of the hidden layers (ReLU); the input and output widths come from the data.
         pairing: ``"graph"`` (partner drawn among the neighbours) or ``"permutation"``
             (partner pi(i), pair weighted by W[i, pi(i)]); see :class:`~localmixup.mixing.LocalMixup`.
-        weighting: ``"pair"`` or ``"batch"`` (see :data:`WEIGHTINGS`; ``"batch"`` needs
+        weighting: ``"pair"`` or ``"batch"`` (see :data:`LOSS_WEIGHTINGS`; ``"batch"`` needs
             ``pairing="permutation"``, as in the authors' code).
         output: ``"logits"`` or ``"softmax"`` (see :data:`OUTPUTS`).
         alpha: lam ~ Beta(alpha, alpha), > 0.
@@ -98,7 +98,7 @@ class ManyRunsConfig:
         for width in self.hidden:
             check_integer("hidden width", width, low=1)
         check_choice("pairing", self.pairing, PAIRINGS)
-        check_choice("weighting", self.weighting, WEIGHTINGS)
+        check_choice("weighting", self.weighting, LOSS_WEIGHTINGS)
         check_choice("output", self.output, OUTPUTS)
         if self.weighting == "batch" and self.pairing != "permutation":
             raise ValueError("weighting='batch' rescales permutation pairs, it needs pairing='permutation', got pairing='graph'")
@@ -172,7 +172,7 @@ class ManyRuns(NamedTuple):
     """What :func:`train_many` returns, one entry per run in the order of the seeds.
 
     Attributes:
-        records: one :class:`~localmixup.paper.engine.record.RunRecord` per run: ``config`` is
+        records: one :class:`~localmixup.paper.run_record.RunRecord` per run: ``config`` is
             the protocol and the run's ``seed``; the epochs of ``curve_every`` hold the mean
             training loss, the test error (percent) and ``pair_weight``, the mean pair weight of
             that epoch's batches (permutation pairing: the fraction of pairs kept; graph
@@ -262,7 +262,7 @@ def train_many(
     """Train one MLP per seed, all at once, with Local Mixup on the threshold graph.
 
     Args:
-        split: the data (:func:`~localmixup.paper.spirals.make_spirals`); inputs (N, d), labels (N,).
+        split: the data (:func:`~localmixup.paper.spirals.data.make_spirals`); inputs (N, d), labels (N,).
         seeds: distinct integer run seeds >= 0 (R of them).
         config: the protocol (:class:`ManyRunsConfig`).
         device: where to train (default CPU).
@@ -287,7 +287,7 @@ def train_many(
     if len(set(seeds)) != len(seeds):
         raise ValueError("seeds must be distinct (two runs with one seed would be the same run)")
     _check_split(split)
-    check_choice("backend", backend, BACKENDS)
+    check_choice("backend", backend, TRAINER_BACKENDS)
     threads = check_integer("threads", threads, low=1)
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")

@@ -6,7 +6,7 @@ The paper reads its Figure 3 twice: (1) Mixup and Local Mixup beat training with
 paired comparisons: runs that share a seed share their initial weights and data order.
 
 On one data set a comparison is the mean of the per-seed differences with its Student-t interval
-over seeds (:func:`~localmixup.paper.report.paired_difference`): it says nothing of another draw
+over seeds (:func:`~localmixup.paper.table1.report.paired_difference`): it says nothing of another draw
 of the data. Across draws (runs nested in data sets), the estimate is the mean over draws of each
 draw's mean difference, with the Student-t interval over draws (D - 1 degrees of freedom): with the
 same number of runs on every draw this is the two-stage (summary-statistics) reading of a nested
@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from localmixup.paper.report import PairedDifference, confidence_interval, paired_difference
+from localmixup.paper.stats import PairedDifference, confidence_interval, paired_difference
 
 SEPARATED_PCT = 1.0
 """A run whose test error ends below this (percent) separated the spirals."""
@@ -35,7 +35,7 @@ def run_shape(frame: pd.DataFrame, by: Sequence[str] = ("setting", "data", "eps"
     and the shares (%) of runs below :data:`SEPARATED_PCT` and above :data:`FAILED_PCT`.
 
     ``frame``: one row per run with ``test_error_pct`` and the columns of ``by``
-    (:func:`~localmixup.paper.sweep.spirals.load_spirals_sweep`)."""
+    (:func:`~localmixup.paper.spirals.sweep.load_spirals_sweep`)."""
     groups = frame.groupby(list(by))["test_error_pct"]
     return pd.DataFrame({
         "runs": groups.count(), "mean": groups.mean(), "median": groups.median(), "sd": groups.std(),
@@ -182,7 +182,7 @@ class Collapse(NamedTuple):
 
 def collapses(curves: pd.DataFrame) -> dict[float, Collapse]:
     """Per eps, from learning curves (one row per eps, seed and recorded epoch with
-    ``test_error_pct``, :func:`~localmixup.paper.sweep.spirals.load_spirals_curves`): how many runs
+    ``test_error_pct``, :func:`~localmixup.paper.spirals.sweep.load_spirals_curves`): how many runs
     reached under twice :data:`SEPARATED_PCT` and then ended above :data:`FAILED_PCT`, and the
     best-epoch against the last-epoch error."""
     out = {}
@@ -211,7 +211,7 @@ def describe_collapses(table: dict[float, Collapse], eps_values: Iterable[float]
 
 def longer_training(curves: pd.DataFrame, early: int, late: int) -> pd.DataFrame:
     """Per eps, from learning curves recorded at epochs ``early`` and ``late`` (one row per eps,
-    seed and recorded epoch, :func:`~localmixup.paper.sweep.spirals.load_spirals_curves`): runs,
+    seed and recorded epoch, :func:`~localmixup.paper.spirals.sweep.load_spirals_curves`): runs,
     mean test error (%) at each, and the paired change ``late - early`` with its 95% interval
     (``low``, ``high``), over the seeds recorded at both."""
     rows = []

@@ -88,12 +88,12 @@ from torch import nn
 from localmixup.loss import per_sample_cross_entropy
 from localmixup.paper.models import MODELS, build_model, count_parameters
 from localmixup.transfer import to_device
-from localmixup.validation import check_batch, check_choice, check_integer, check_real
+from localmixup.checks import check_batch, check_choice, check_integer, check_real
 
 POLICY_HIDDEN = 100  # FC(100) of the policy-region generator's head
 DISCRIMINATOR_HIDDEN = 10  # FC(10) of the intrusion discriminator's head (CLASS_NUM in the official code)
 HEAD_INIT_STD = 1e-3  # std of the N(0, std) initialisation of both heads' weights (official code)
-WEIGHTINGS = ("separate", "official")  # weights 1 + 1 or 1/2 + 1/2 of the mixing and original CE
+ADAMIXUP_WEIGHTINGS = ("separate", "official")  # weights 1 + 1 or 1/2 + 1/2 of the mixing and original CE
 
 
 def split_model(model: nn.Module, num_classes: int | None = None) -> tuple[nn.Module, int, nn.Linear]:
@@ -202,7 +202,7 @@ class AdaMixup(nn.Module):
             raise ValueError(f"model must be a model name ({', '.join(MODELS)}) or a factory returning a fresh "
                              f"nn.Module, got {type(model).__name__}")
         self.split_batch = bool(split_batch)
-        self.weighting = check_choice("weighting", weighting, WEIGHTINGS)
+        self.weighting = check_choice("weighting", weighting, ADAMIXUP_WEIGHTINGS)
         self.validate = bool(validate)
         self.trunk, self.feature_dim, self.head = split_model(factory(), self.num_classes)
         self.policy_trunk, policy_dim, _ = split_model(factory(), self.num_classes)
@@ -363,7 +363,7 @@ def adamixup_step(module: AdaMixup, optimizer: Any, x: torch.Tensor, y: torch.Te
                   generator: torch.Generator | None = None,
                   totals: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
     """One eager optimisation step of AdaMixup; returns the loss (a detached scalar tensor, not
-    synchronised), like ``localmixup.paper.engine.step.eager_step``.
+    synchronised), like ``localmixup.paper.training.step.eager_step``.
 
     ``optimizer`` (anything with ``zero_grad()`` and ``step()``, e.g. ``train.SGD`` or a
     ``torch.optim`` optimiser) must hold ``module.parameters()``: classifier, generator and
@@ -399,4 +399,4 @@ def _truncated_normal(shape: torch.Size, generator: torch.Generator | None, devi
     return (math.sqrt(2.0) * torch.erfinv(2.0 * p - 1.0)).clamp_(-2.0, 2.0)
 
 
-__all__ = ["WEIGHTINGS", "AdaMixup", "PolicyDraw", "adamixup_step", "split_model"]
+__all__ = ["ADAMIXUP_WEIGHTINGS", "AdaMixup", "PolicyDraw", "adamixup_step", "split_model"]

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from localmixup.paper.data import DatasetUnavailable
-from localmixup.paper.records import data_dir
-from localmixup.validation import check_integer, check_real, check_seed
+from localmixup.paper.record_files import data_dir
+from localmixup.checks import check_integer, check_real, check_seed
 
 
 class Split(NamedTuple):

@@ -15,9 +15,9 @@ from typing import Any, NamedTuple
 
 import torch
 
-from localmixup.paper.engine.optim import SGD
-from localmixup.paper.engine.record import RunRecord
-from localmixup.paper.records import atomic_write, read_checkpoint
+from localmixup.paper.training.optim import SGD
+from localmixup.paper.run_record import RunRecord
+from localmixup.paper.record_files import atomic_write, read_checkpoint
 from localmixup.rng import Streams
 
 CHECKPOINT_VERSION = 2

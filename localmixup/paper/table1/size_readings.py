@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from localmixup.paper.report import PairedDifference, confidence_interval, paired_difference
+from localmixup.paper.stats import PairedDifference, confidence_interval, paired_difference
 
 BASELINE, MIXUP = "baseline", "mixup"
 

@@ -1,0 +1,82 @@
+"""What every chapter page calls first: the profile checked, figures drawn inline in the book's
+theme, and the header that says where the page's numbers come from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import torch
+
+from localmixup.paper.profiles import check_profile
+from localmixup.paper.provenance import environment
+
+
+def start_chapter(profile: str, *, allow_cpu: bool = False) -> torch.device:
+    """First call of every chapter: validate the profile (:func:`check_profile`), draw figures
+    inline whatever ``MPLBACKEND`` the kernel inherited, and set the book's plotting theme.
+
+    A kernel started with ``MPLBACKEND=Agg`` (as ``make`` or CI may export) would otherwise draw
+    nothing on ``plt.show()``, and the executed chapter would hold no figure. Without ipywidgets
+    (the book's kernels), ``tqdm.auto`` falls back to a text bar with a warning that would be
+    printed into the page: the warning is silenced, the bar kept.
+    """
+    device = check_profile(profile, allow_cpu=allow_cpu)
+    import warnings
+
+    import seaborn as sns
+    from IPython import get_ipython
+    from tqdm import TqdmWarning
+
+    warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
+
+    shell = get_ipython()
+    if shell is not None:
+        shell.run_line_magic("matplotlib", "inline")
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+    return device
+
+
+def records_provenance(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Where and when ``records`` were made, from their ``environment`` fields: the number of
+    records, the devices, the first and last dates and the commits (sorted, unique)."""
+    envs = [r.get("environment") or {} for r in records]
+    dates = sorted(e["date"] for e in envs if e.get("date"))
+    return {
+        "records": len(envs),
+        "devices": sorted({e["device"] for e in envs if e.get("device")}),
+        "first": dates[0] if dates else None,
+        "last": dates[-1] if dates else None,
+        "commits": sorted({e["commit"] for e in envs if e.get("commit")}),
+    }
+
+
+def chapter_header(profile: str, records: Iterable[Mapping[str, Any]] | None = None, *, planned: int | None = None,
+                   **parameters: object) -> None:
+    """Display at the top of a chapter where its numbers come from and how the page was executed.
+
+    Args:
+        profile: the profile the chapter's numbers come from.
+        records: the run records the chapter renders (``None`` for a chapter that computes
+            everything in its own execution).
+        planned: runs the profile plans (records present or to be trained by this execution).
+        parameters: the chapter's parameters worth showing.
+    """
+    from IPython.display import Markdown, display
+
+    env = environment()
+    shown = ", ".join(f"`{k}={v!r}`" for k, v in parameters.items())
+    lines = [f"**Profile `{profile}`**" + (f" ({shown})." if shown else ".")]
+    if records is not None:
+        made = records_provenance(records)
+        if made["records"]:
+            when = made["first"][:10] if made["first"][:10] == made["last"][:10] else f"{made['first'][:10]} to {made['last'][:10]}"
+            commits = ", ".join(f"`{c}`" for c in made["commits"][:3]) + (" and others" if len(made["commits"]) > 3 else "")
+            lines.append(f"**Recorded runs:** {made['records']} record(s)"
+                         + (f" of the {planned} planned" if planned is not None else "")
+                         + f", made on {', '.join(made['devices'])}, {when}, at commit {commits}.")
+        else:
+            lines.append("**Recorded runs:** none yet" + (f" of the {planned} planned" if planned is not None else "")
+                         + "; this execution trains them.")
+    lines.append(f"**This page** was executed on {env['device']}, {env['date']}, commit `{env['commit']}`, torch {env['torch']}.")
+    display(Markdown("  \n".join(lines)))

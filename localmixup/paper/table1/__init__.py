@@ -1,0 +1,1 @@
+"""Table 1: the image benchmarks (baseline, Mixup, Local Mixup), its size study and its readings."""
