@@ -13,7 +13,11 @@ does not have.
 * ```text blocks must be a message the library prints, reproduced here.
 
 A block in a language, or a command in a program, that this file does not handle fails the test;
-so does a fence the extractor did not pair.
+so does a fence the extractor did not pair. Every Markdown page of the book (``_toc.yml``) is either
+one of ``PAGES`` or holds only the MyST directives of ``DIRECTIVE_PAGES``, which run no code of the
+page (autodoc, and the include of README's recipes that tests/test_recipes.py executes): a page
+that gains a code block no test executes fails ``test_every_markdown_page_of_the_book_is_executed``
+(and the browser test, which compares the code blocks of each built Markdown page with these).
 """
 
 from __future__ import annotations
@@ -35,6 +39,12 @@ PAGES = ("book/intro.md", "book/cluster.md")
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)$")
 # Commands of the pages that are plain system administration, not the project's: not checked.
 SYSTEM = {"chmod", "scp", "sudo", "export", "tmux", "nohup"}
+
+
+# Markdown pages of the book whose fenced blocks are all MyST directives that show no code of the page:
+# ``{eval-rst}`` (autodoc of the library's docstrings) and ``{include}`` of README's recipes section,
+# every block of which tests/test_recipes.py runs.
+DIRECTIVE_PAGES = {"book/api.md": ("{eval-rst}", "{include}")}
 
 
 def fenced_blocks(text: str) -> list[tuple[int, str, str]]:
@@ -301,3 +311,26 @@ def test_cluster_sweeps_cover_the_table1_chapter(monkeypatch, tmp_path):
     assert len(plan.trained) == 4
     missing = set(plan.paths) - {record_path(c) for c in swept}
     assert not missing, f"{len(missing)} runs of the chapter are in no sweep of the page, e.g. {sorted(missing)[:3]}"
+
+
+def test_every_markdown_page_of_the_book_is_executed():
+    """Each Markdown page of _toc.yml has its code blocks executed here (``PAGES``), or holds only the
+    directives of ``DIRECTIVE_PAGES``: a new page, or a code block added to a directive page, fails."""
+    from test_browser import toc_pages
+    from test_recipes import MARKERS
+
+    markdown = [f"{page}.md" for page in toc_pages(ROOT) if (ROOT / f"{page}.md").is_file()]
+    assert set(PAGES) <= set(markdown), f"PAGES names pages that are not in _toc.yml: {set(PAGES) - set(markdown)}"
+    for page in markdown:
+        if page in PAGES:
+            continue  # test_code_block runs each of its blocks and fails on one it cannot check
+        assert page in DIRECTIVE_PAGES, (f"{page} is a Markdown page of the book whose code blocks no test executes: "
+                                         "add it to PAGES (and a check for its blocks)")
+        text = (ROOT / page).read_text(encoding="utf-8")
+        for line, lang, code in fenced_blocks(text):
+            assert lang in DIRECTIVE_PAGES[page], f"{page}:{line}: a ```{lang} block that no test executes"
+            if lang == "{eval-rst}":  # autodoc only: no literal code of the page's own
+                assert not re.search(r"code-block|::\s*$|^\s*>>>", code, flags=re.M), f"{page}:{line}: code in an eval-rst block"
+            if lang == "{include}":  # README's recipes, run by tests/test_recipes.py
+                opening = text.splitlines()[line - 1].split()
+                assert opening[1:] == ["../README.md"] and all(marker in code for marker in MARKERS), f"{page}:{line}: {code!r}"
