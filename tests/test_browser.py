@@ -3,6 +3,18 @@ blocked, loads without a failed request, a console error or an uncaught exceptio
 image, and has every formula typeset by the MathJax served from _vendor (no raw TeX left).
 A full-page screenshot of each page is saved to _build/screenshots/<page>.png.
 
+The pages are also checked as a reader sees them, at a 1280-pixel-wide window:
+
+* every image of a page is a numbered figure with a caption (``Figure 3.2 ...``: the chapters give each
+  figure cell ``mystnb.figure`` metadata, name and caption, and the text cites it with ``{numref}``);
+* no figure is shrunk below ``LEGIBLE_SCALE`` of the size it was drawn at (its fonts would fall below
+  about 9 px): a figure wider than the column is split or drawn narrower;
+* no table or figure is wider than its column (it would be cut or scroll sideways);
+* no "nan"/"NaN" in a table or an output of a cell (a missing value is shown as "—");
+* every code block of a Markdown page is one that a test executes: the blocks of
+  tests/test_markdown_pages.py (which fails on a block it cannot check) and README's recipes that
+  book/api.md includes (tests/test_recipes.py).
+
 Needs Debian's `chromium` and the `playwright` package (`make setup` installs both; nothing here
 downloads a browser). Without them the test is skipped, except in CI, where it fails.
 """
@@ -22,6 +34,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
                  # no name resolves: a request that escaped the route below still cannot leave the machine
                  "--host-resolver-rules=MAP * ~NOTFOUND"]
 MATHJAX_TIMEOUT_MS = 60_000
+# A figure shown at less than this fraction of its drawn width has illegible fonts: matplotlib draws at
+# 100 dpi, so an 8-point label is 11 px drawn and under 9 px below this scale.
+LEGIBLE_SCALE = 0.8
+MISSING = re.compile(r"\b(?:nan|NaN|NAN|NaT|<NA>)\b")
 PAGE_TIMEOUT_MS = 90_000
 
 # Raw TeX in the visible text (code blocks, MathJax output and scripts excluded): formulas between
@@ -68,6 +84,46 @@ INSPECT_JS = r"""async (timeoutMs) => {
       if (/^\\[A-Za-z]+$/.test(text)) report.texErrors.push(`undefined macro ${text} in ${String(item.math).slice(0, 80)}`);
     });
   }
+  // what a reader sees: figures numbered and captioned, legible, within their column; no NaN in tables or outputs
+  report.figures = [];
+  report.wide = [];
+  report.missing = [];
+  const contentWidth = el => {
+    const box = el.parentElement.closest("div.cell_output, div.output, figure, .bd-article, article") || document.body;
+    const style = getComputedStyle(box);
+    return box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  };
+  const article = document.querySelector("article.bd-article") || document.body;
+  for (const img of Array.from(article.querySelectorAll("img"))) {
+    const figure = img.closest("figure");
+    const caption = figure && figure.querySelector("figcaption");
+    const number = caption && caption.querySelector(".caption-number");
+    const text = caption ? caption.textContent.replace(/\s+/g, " ").trim() : "";
+    const shown = img.getBoundingClientRect().width;
+    report.figures.push({src: img.getAttribute("src"), number: number ? number.textContent.trim() : "",
+                         caption: text.slice(0, 100), captionLength: text.length, natural: img.naturalWidth,
+                         shown: shown, column: contentWidth(figure || img)});
+  }
+  for (const table of Array.from(article.querySelectorAll("table"))) {
+    const width = Math.max(table.scrollWidth, table.getBoundingClientRect().width);
+    const column = contentWidth(table);
+    if (width > column + 1) {
+      report.wide.push(`table ${Math.round(width)} px wide in a ${Math.round(column)} px column: ` +
+                       table.textContent.replace(/\s+/g, " ").trim().slice(0, 80));
+    }
+    for (const cell of Array.from(table.querySelectorAll("td, th"))) {
+      if (/^(nan|NaN|NAN|NaT|<NA>|None)$/.test(cell.textContent.trim())) {
+        report.missing.push(`table cell "${cell.textContent.trim()}" in: ${table.textContent.replace(/\s+/g, " ").trim().slice(0, 60)}`);
+      }
+    }
+  }
+  report.outputs = Array.from(article.querySelectorAll("div.cell_output")).map(o => {
+    const copy = o.cloneNode(true);
+    copy.querySelectorAll("table, mjx-container, script, style").forEach(el => el.remove());
+    return copy.textContent;
+  });
+  report.codeBlocks = Array.from(article.querySelectorAll("div[class*='highlight-'] pre, div.highlight pre"))
+      .filter(pre => !pre.closest("div.cell")).map(pre => pre.textContent);
   const body = document.body.cloneNode(true);
   body.querySelectorAll("pre, code, kbd, samp, script, style, textarea, noscript, template, mjx-container, .highlight")
       .forEach(el => el.remove());
@@ -96,6 +152,11 @@ def _playwright_api():
             pytest.fail(message + " (CI is set: the setup command must have installed them)")
         pytest.skip(message)
     return api
+
+
+def normalise(code: str) -> str:
+    """A code block's text with its whitespace collapsed (the HTML and the Markdown source differ there)."""
+    return " ".join(code.split())
 
 
 def toc_pages(root):
@@ -146,6 +207,13 @@ def test_every_page_loads_offline_in_chromium_with_images_and_typeset_math(reque
     shutil.rmtree(screenshots, ignore_errors=True)
     screenshots.mkdir(parents=True)
 
+    # the code blocks of the Markdown pages that tests execute (every block of those pages must be one)
+    from test_markdown_pages import page_blocks
+    from test_recipes import recipe_blocks
+
+    markdown_pages = {f"{page}.md" for page in pages if (book_build.root / f"{page}.md").is_file()}
+    executed_blocks = {normalise(code) for _, _, _, code in page_blocks()} | {normalise(code) for code in recipe_blocks()}
+
     problems = {page: [] for page in pages}
     current = [pages[0]]  # the page being loaded, for the event handlers
 
@@ -183,6 +251,25 @@ def test_every_page_loads_offline_in_chromium_with_images_and_typeset_math(reque
             note(f"TeX error in a formula: {error}")
         for src in report["images"]:
             note(f"image does not decode (naturalWidth == 0): {src}")
+        for figure in report["figures"]:
+            where = f"figure {figure['number'] or figure['src']}"
+            if not figure["number"] or figure["captionLength"] < len(figure["number"]) + 20:
+                note(f"figure without a numbered caption: {figure['src']} ({figure['caption']!r})")
+            if figure["natural"] and figure["shown"] < LEGIBLE_SCALE * figure["natural"]:
+                note(f"{where} shown at {figure['shown'] / figure['natural']:.0%} of its drawn width "
+                     f"({figure['natural']} px in a {figure['shown']:.0f} px column): its fonts are illegible; "
+                     "draw it narrower or split it")
+            if figure["shown"] > figure["column"] + 1:
+                note(f"{where} is {figure['shown']:.0f} px wide in a {figure['column']:.0f} px column")
+        for problem in report["wide"] + report["missing"]:
+            note(problem)
+        for output in report["outputs"]:
+            for match in MISSING.finditer(output):
+                note(f"{match.group()!r} in an output: {' '.join(output[max(0, match.start() - 60):match.end() + 20].split())}")
+        if Path(path.with_suffix("").relative_to(html)).with_suffix(".md").as_posix() in markdown_pages:
+            for block in report["codeBlocks"]:
+                if normalise(block) not in executed_blocks:
+                    note(f"a code block that no test executes: {' '.join(block.split())[:100]!r}")
         raw = [" ".join(m.group().split())[:100] for m in RAW_TEX.finditer(report["text"])]
         if raw:
             note(f"raw TeX in the text ({len(raw)}), e.g. {raw[:3]}")
