@@ -117,11 +117,8 @@ INSPECT_JS = r"""async (timeoutMs) => {
       }
     }
   }
-  report.outputs = Array.from(article.querySelectorAll("div.cell_output")).map(o => {
-    const copy = o.cloneNode(true);
-    copy.querySelectorAll("table, mjx-container, script, style").forEach(el => el.remove());
-    return copy.textContent;
-  });
+  // printed values (text outputs and streams); a Markdown output is prose, where "NaN" may be a word
+  report.outputs = Array.from(article.querySelectorAll("div.cell_output pre")).map(pre => pre.textContent);
   report.codeBlocks = Array.from(article.querySelectorAll("div[class*='highlight-'] pre, div.highlight pre"))
       .filter(pre => !pre.closest("div.cell")).map(pre => pre.textContent);
   const body = document.body.cloneNode(true);
