@@ -8,17 +8,14 @@ The Table-1 cpu-profile and AdaMixup records (LeNet-5 on the full split, trained
 not here: they do not retrain bit for bit with any commit of the code (their sweep's workers ran on
 a host whose math libraries chose other kernels), and are being regenerated (issue 22)."""
 
-import dataclasses
 import json
 from pathlib import Path
 
 import pytest
-import torch
 
-from localmixup.paper.training.config import TrainConfig
-from localmixup.paper.training.fit import train_run
+from localmixup.paper.training.retrain import epoch_numbers, retrain_prefix
 from localmixup.paper.spirals.trainer import ManyRunsConfig, train_many
-from localmixup.paper.run_record import EpochRecord, RunRecord, pack_records, unpack_records
+from localmixup.paper.run_record import RunRecord, pack_records, unpack_records
 from localmixup.paper.spirals.sweep import SIGNIFICANT, load_split
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,28 +24,23 @@ SPIRAL_CHUNKS = ["results/spirals/paper/authors/eps=1/seeds-00000-00199.json",
                  "results/spirals/paper/eq2-permutation/eps=1.5/seeds-00000-00199.json"]
 
 
-@pytest.fixture
-def threads():
-    before = torch.get_num_threads()
-    yield torch.set_num_threads
-    torch.set_num_threads(before)
-
-
-def _numbers(epoch: EpochRecord) -> tuple:
-    """Everything an epoch records but its wall-clock time."""
-    return epoch.epoch, epoch.train_loss, epoch.test_error_pct, epoch.lr, epoch.stats
-
-
 @pytest.mark.parametrize("name", IMAGE_RECORDS)
-def test_an_image_record_retrains_bit_for_bit(name, threads):
+def test_an_image_record_retrains_bit_for_bit(name):
     record = RunRecord.from_dict(json.loads((ROOT / name).read_text()))
     assert "+dirty" not in record.environment["commit"]
-    threads(record.threads)
-    epochs = 3
-    config = dataclasses.replace(TrainConfig.from_dict(record.config), epochs=epochs)
-    assert config.milestones[0] > epochs  # the first epochs' learning rate is the recorded run's
-    again = train_run(config, "cpu")
-    assert [_numbers(e) for e in again.epochs] == [_numbers(e) for e in record.epochs[:epochs]]
+    result = retrain_prefix(ROOT / name, epochs=3)
+    assert result.identical and result.epochs == 3, result
+
+
+def test_a_different_computation_is_caught(tmp_path):
+    """The comparison sees a record whose numbers the code does not give (one digit of one epoch changed)."""
+    record = json.loads((ROOT / IMAGE_RECORDS[0]).read_text())
+    record["epochs"][1]["test_error_pct"] += 0.01
+    (tmp_path / "r.json").write_text(json.dumps(record))
+    result = retrain_prefix(tmp_path / "r.json", epochs=2)
+    assert result.first_difference == 2 and not result.identical
+    with pytest.raises(ValueError, match="learning-rate step"):
+        retrain_prefix(ROOT / IMAGE_RECORDS[0], epochs=len(record["epochs"]))
 
 
 @pytest.mark.parametrize("name", SPIRAL_CHUNKS)
@@ -60,4 +52,4 @@ def test_a_spirals_chunk_retrains_bit_for_bit(name):
     config = ManyRunsConfig(**{**chunk["config"], "hidden": tuple(chunk["config"]["hidden"]), "epochs": first})
     again = train_many(load_split(chunk["data"]), chunk["seeds"], config, curve_every=first, threads=chunk["threads"])
     again = unpack_records(pack_records(again.records, significant=SIGNIFICANT))  # as the chunk stores them
-    assert [_numbers(r.epochs[0]) for r in again] == [_numbers(r.epochs[0]) for r in runs]
+    assert [epoch_numbers(r.epochs[0]) for r in again] == [epoch_numbers(r.epochs[0]) for r in runs]
