@@ -53,3 +53,13 @@ def test_header_reports_where_and_when_the_records_were_made():
     ])
     assert made == {"records": 3, "devices": ["CPU (x86_64, 2 threads)", "NVIDIA H100"],
                     "first": "2026-11-20T10:00:00+00:00", "last": "2026-11-22T10:00:00+00:00", "commits": ["abc", "def"]}
+
+
+def test_a_markdown_table_keeps_the_index_and_escapes_pipes():
+    import pandas as pd
+
+    from localmixup.paper.page import markdown_table
+
+    frame = pd.DataFrame({"verdict": ["holds", "a | b"]}, index=pd.Index(["x", "y"], name="setting"))
+    assert markdown_table(frame).splitlines() == ["| setting | verdict |", "|---|---|", "| x | holds |", "| y | a \\| b |"]
+    assert markdown_table(pd.DataFrame({"n": [1]})).splitlines()[2] == "| 1 |"

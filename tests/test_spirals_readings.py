@@ -3,7 +3,8 @@
 import pandas as pd
 import pytest
 
-from localmixup.paper.spirals.readings import across_draws, collapses, paired, per_draw, reading, run_shape
+from localmixup.paper.spirals.readings import (across_draws, collapses, paired, per_draw, reading, run_shape, scope_readings,
+                                               verdict_table)
 
 
 def _frame(errors: dict[float, list[float]], data: str = "authors", setting: str = "authors", offset: int = 0) -> pd.DataFrame:
@@ -42,7 +43,7 @@ def test_across_draws_the_interval_is_over_data_sets_and_carries_their_spread():
     assert r.local_vs_none.mean == pytest.approx(-4.0) and r.local_vs_none.side == "not separated"  # the draws disagree
     within = paired(one, "authors", 1.0, 0.0)
     assert within.side == "below"  # on one draw alone it looks certain
-    with pytest.raises(ValueError, match="use paired_across_draws"):
+    with pytest.raises(ValueError, match="across_draws"):
         paired(frame, "authors", 1.0, 0.0)
     assert across_draws(pd.Series([1.0, 1.1, 0.9])).side == "above"
 
@@ -95,3 +96,16 @@ def test_longer_training_pairs_each_run_with_itself_earlier():
     assert row["change"] == pytest.approx(31 / 3) and row["low"] > 0
     with pytest.raises(ValueError, match="need epochs 200 and 600"):
         longer_training(curves, 200, 600)
+
+
+def test_the_verdict_table_says_per_scope_which_reading_holds_with_its_numbers():
+    holds = _frame({0.0: [20, 22, 24, 26], 1.0: [5, 6, 7, 8], 10.0: [10, 11, 12, 13.5]})
+    fails = _frame({0.0: [10, 11, 12, 13], 1.0: [12, 13, 14, 15], 10.0: [10.5, 10, 13, 12.5]}, setting="eq2-permutation")
+    table = verdict_table({"one": scope_readings(pd.concat([holds, fails])), "other": scope_readings(holds)})
+    assert list(table.index.get_level_values("setting").unique()) == ["(a) authors' setting", "(b) Eq. (2), permutation pairing"]
+    a, b = table.loc["(a) authors' setting"], table.loc["(b) Eq. (2), permutation pairing"]
+    assert a.iloc[0]["one"].startswith("holds: Mixup -11.38 [") and a.iloc[1]["one"].startswith("holds: ε = 1 − Mixup -5.12 [")
+    assert b.iloc[0]["one"].startswith("does not hold") and b.iloc[1]["one"].startswith("does not hold")
+    assert b.iloc[0]["other"] == "—" and "ε = 0 [fixed points only]" in b.index[0]
+    with pytest.raises(ValueError, match="every scope is empty"):
+        verdict_table({"one": {}})

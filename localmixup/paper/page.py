@@ -1,15 +1,18 @@
 """What every chapter page calls first: the profile checked, figures drawn inline in the book's
-theme, and the header that says where the page's numbers come from."""
+theme, the header that says where the page's numbers come from, and tables of sentences as Markdown."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from localmixup.paper.profiles import check_profile
 from localmixup.paper.provenance import environment
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def start_chapter(profile: str, *, allow_cpu: bool = False) -> torch.device:
@@ -80,3 +83,12 @@ def chapter_header(profile: str, records: Iterable[Mapping[str, Any]] | None = N
                          + "; this execution trains them.")
     lines.append(f"**This page** was executed on {env['device']}, {env['date']}, commit `{env['commit']}`, torch {env['torch']}.")
     display(Markdown("  \n".join(lines)))
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """``frame`` as a Markdown pipe table, its index levels as the first columns: a table of sentences
+    that the book wraps to the column's width (an HTML DataFrame keeps each cell on one line)."""
+    flat = frame.reset_index() if any(name is not None for name in frame.index.names) else frame
+    header = [str(c) for c in flat.columns]
+    rows = [[str(v).replace("|", "\\|").replace("\n", " ") for v in row] for row in flat.itertuples(index=False)]
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows])

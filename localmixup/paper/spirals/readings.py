@@ -16,7 +16,7 @@ variance of a draw's mean is ``between + within / runs``); it needs no model of 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 import pandas as pd
@@ -28,6 +28,14 @@ SEPARATED_PCT = 1.0
 
 FAILED_PCT = 10.0
 """A run whose test error ends above this (percent) failed to separate them."""
+
+SETTING_LABELS = {"authors": "(a) authors' setting", "eq2-permutation": "(b) Eq. (2), permutation pairing",
+                  "eq2-graph": "(c) Eq. (2), graph pairing"}
+"""How the chapter names its three settings."""
+
+ZERO_LABELS = {"authors": "no mixing", "eq2-permutation": "ε = 0 [fixed points only]", "eq2-graph": "no mixing"}
+"""What eps = 0 is in each setting: with permutation pairing, only the pairs a permutation maps to
+themselves weigh 1, so (b) at eps = 0 trains on a handful of points per batch, not without mixing."""
 
 
 def run_shape(frame: pd.DataFrame, by: Sequence[str] = ("setting", "data", "eps")) -> pd.DataFrame:
@@ -74,7 +82,7 @@ def paired(frame: pd.DataFrame, setting: str, eps_a: float, eps_b: float) -> Pai
     a, b = (_errors(frame, setting, e) for e in (eps_a, eps_b))
     if a["data"].nunique() != 1 or set(a["data"]) != set(b["data"]):
         raise ValueError(f"paired() reads one data set; these runs span {sorted(set(a['data']) | set(b['data']))}: "
-                         "use paired_across_draws()")
+                         "read them across draws with across_draws(per_draw(...)), or reading()")
     return paired_difference(dict(zip(a["seed"], a["test_error_pct"])), dict(zip(b["seed"], b["test_error_pct"])))
 
 
@@ -166,6 +174,48 @@ def reading(frame: pd.DataFrame, setting: str, mixup_eps: float) -> Reading:
         compare = lambda a, b: across_draws(per_draw(runs, setting, a, b))  # noqa: E731
     return Reading(setting, "one data set" if len(draws) == 1 else "across draws", len(draws), mixup_eps, best, means,
                    compare(mixup_eps, 0.0), compare(best, 0.0), compare(best, mixup_eps))
+
+
+def _interval(d: PairedDifference) -> str:
+    if d.n < 2:
+        return f"{d.mean:+.2f} ({d.n} pair, no interval)"
+    return f"{d.mean:+.2f} [{d.mean - d.half:+.2f}, {d.mean + d.half:+.2f}]"
+
+
+def verdict_table(scopes: Mapping[str, Mapping[str, Reading]]) -> pd.DataFrame:
+    """The paper's two readings, one row per setting and reading, one column per scope (e.g.
+    ``{"across 20 draws": {setting: Reading}, "authors' data": {...}}``; a setting missing from a
+    scope reads "—"). A cell says whether the reading holds there and the paired differences it
+    rests on, in points, with their 95% interval in brackets: Mixup and the best local threshold
+    minus eps = 0 for the first reading, the best local threshold minus Mixup for the second."""
+    rows = []
+    for setting, label in SETTING_LABELS.items():
+        if not any(setting in readings for readings in scopes.values()):
+            continue
+        first = {"setting": label, "reading": f"1. Mixup and Local Mixup below {ZERO_LABELS[setting]}"}
+        second = {"setting": label, "reading": "2. Local Mixup below Mixup"}
+        for scope, readings in scopes.items():
+            r = readings.get(setting)
+            first[scope] = "—" if r is None else (
+                f"{'holds' if r.first_holds else 'does not hold'}: Mixup {_interval(r.mixup_vs_none)}, "
+                f"ε = {r.best_eps:g} {_interval(r.local_vs_none)}")
+            second[scope] = "—" if r is None else (
+                f"{'holds' if r.second_holds else 'does not hold'}: ε = {r.best_eps:g} − Mixup {_interval(r.local_vs_mixup)}")
+        rows += [first, second]
+    if not rows:
+        raise ValueError("no reading to tabulate: every scope is empty")
+    return pd.DataFrame(rows).set_index(["setting", "reading"])
+
+
+def scope_readings(frame: pd.DataFrame, mixup_eps: float | None = None) -> dict[str, Reading]:
+    """:func:`reading` of every setting of ``frame`` that has runs at eps = 0, at Mixup's threshold
+    (``mixup_eps``, default the largest eps recorded) and between."""
+    out = {}
+    for setting in SETTING_LABELS:
+        runs = frame[frame["setting"] == setting]
+        if not runs.empty:
+            out[setting] = reading(runs, setting, float(runs["eps"].max()) if mixup_eps is None else mixup_eps)
+    return out
 
 
 class Collapse(NamedTuple):
