@@ -63,3 +63,16 @@ def test_a_markdown_table_keeps_the_index_and_escapes_pipes():
     frame = pd.DataFrame({"verdict": ["holds", "a | b"]}, index=pd.Index(["x", "y"], name="setting"))
     assert markdown_table(frame).splitlines() == ["| setting | verdict |", "|---|---|", "| x | holds |", "| y | a \\| b |"]
     assert markdown_table(pd.DataFrame({"n": [1]})).splitlines()[2] == "| 1 |"
+
+
+def test_the_header_describes_the_runs_it_is_updated_with():
+    from localmixup.paper.page import ChapterHeader
+
+    header = ChapterHeader("quick", 2, {"seed": 0})
+    before = header.markdown([])
+    assert "**Profile `quick`** (`seed=0`)." in before and "none yet of the 2 planned; this execution trains them" in before
+    run = {"environment": {"date": "2026-12-07T10:00:00+00:00", "device": "CPU (x86_64, 1 threads)", "commit": "abc"}}
+    after = header.markdown([run, run])
+    assert "2 record(s) of the 2 planned, made on CPU (x86_64, 1 threads), 2026-12-07, at commit `abc`." in after
+    with pytest.raises(RuntimeError, match="call chapter_header"):
+        header.update([run])

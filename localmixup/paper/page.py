@@ -54,35 +54,66 @@ def records_provenance(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
+class ChapterHeader:
+    """The header at the top of a chapter: where its numbers come from and how the page was executed.
+
+    Shown where it is made (:func:`chapter_header`); a chapter that trains runs calls :meth:`update`
+    with the records it renders once they are all there, so that the header describes the runs on the
+    page, not those found before training.
+    """
+
+    def __init__(self, profile: str, planned: int | None, parameters: Mapping[str, object]) -> None:
+        self.profile, self.planned, self.parameters = profile, planned, dict(parameters)
+        self._handle: Any = None
+
+    def markdown(self, records: Iterable[Mapping[str, Any]] | None) -> str:
+        """The header's text for ``records`` (None: a chapter that computes everything in its own execution)."""
+        env = environment()
+        shown = ", ".join(f"`{k}={v!r}`" for k, v in self.parameters.items())
+        planned = f" of the {self.planned} planned" if self.planned is not None else ""
+        lines = [f"**Profile `{self.profile}`**" + (f" ({shown})." if shown else ".")]
+        if records is not None:
+            made = records_provenance(records)
+            if made["records"]:
+                when = made["first"][:10] if made["first"][:10] == made["last"][:10] else f"{made['first'][:10]} to {made['last'][:10]}"
+                commits = ", ".join(f"`{c}`" for c in made["commits"][:3]) + (" and others" if len(made["commits"]) > 3 else "")
+                lines.append(f"**Recorded runs:** {made['records']} record(s){planned}, made on {', '.join(made['devices'])}, "
+                             f"{when}, at commit {commits}.")
+            else:
+                lines.append(f"**Recorded runs:** none yet{planned}; this execution trains them.")
+        lines.append(f"**This page** was executed on {env['device']}, {env['date']}, commit `{env['commit']}`, torch {env['torch']}.")
+        return "  \n".join(lines)
+
+    def show(self, records: Iterable[Mapping[str, Any]] | None) -> None:
+        from IPython.display import Markdown, display
+
+        self._handle = display(Markdown(self.markdown(records)), display_id=True)
+
+    def update(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Describe ``records`` (the runs the page renders, trained or loaded) in the header shown above."""
+        from IPython.display import Markdown
+
+        if self._handle is None:
+            raise RuntimeError("the header was not shown: call chapter_header() first")
+        self._handle.update(Markdown(self.markdown(records)))
+
+
 def chapter_header(profile: str, records: Iterable[Mapping[str, Any]] | None = None, *, planned: int | None = None,
-                   **parameters: object) -> None:
-    """Display at the top of a chapter where its numbers come from and how the page was executed.
+                   **parameters: object) -> ChapterHeader:
+    """Display at the top of a chapter where its numbers come from and how the page was executed;
+    returns the :class:`ChapterHeader`, whose :meth:`~ChapterHeader.update` a chapter that trains
+    calls once its runs are all recorded.
 
     Args:
         profile: the profile the chapter's numbers come from.
-        records: the run records the chapter renders (``None`` for a chapter that computes
+        records: the run records found before anything trains (``None`` for a chapter that computes
             everything in its own execution).
         planned: runs the profile plans (records present or to be trained by this execution).
         parameters: the chapter's parameters worth showing.
     """
-    from IPython.display import Markdown, display
-
-    env = environment()
-    shown = ", ".join(f"`{k}={v!r}`" for k, v in parameters.items())
-    lines = [f"**Profile `{profile}`**" + (f" ({shown})." if shown else ".")]
-    if records is not None:
-        made = records_provenance(records)
-        if made["records"]:
-            when = made["first"][:10] if made["first"][:10] == made["last"][:10] else f"{made['first'][:10]} to {made['last'][:10]}"
-            commits = ", ".join(f"`{c}`" for c in made["commits"][:3]) + (" and others" if len(made["commits"]) > 3 else "")
-            lines.append(f"**Recorded runs:** {made['records']} record(s)"
-                         + (f" of the {planned} planned" if planned is not None else "")
-                         + f", made on {', '.join(made['devices'])}, {when}, at commit {commits}.")
-        else:
-            lines.append("**Recorded runs:** none yet" + (f" of the {planned} planned" if planned is not None else "")
-                         + "; this execution trains them.")
-    lines.append(f"**This page** was executed on {env['device']}, {env['date']}, commit `{env['commit']}`, torch {env['torch']}.")
-    display(Markdown("  \n".join(lines)))
+    header = ChapterHeader(profile, planned, parameters)
+    header.show(records)
+    return header
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
