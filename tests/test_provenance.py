@@ -13,30 +13,32 @@ def _git(folder, *args):
                           capture_output=True, text=True).stdout.strip()
 
 
+def _repository(folder, name):
+    """A git repository at ``folder`` with one commit of the file ``name``: its commit."""
+    folder.mkdir()
+    _git(folder, "init", "-q")
+    (folder / name).write_text("one\n")
+    _git(folder, "add", name)
+    _git(folder, "commit", "-q", "-m", "first")
+    return _git(folder, "rev-parse", "--short=12", "HEAD")
+
+
 def _project(tmp_path, monkeypatch):
     """A git repository with one commit of code.py, made the project: (its folder, its commit)."""
     project = tmp_path / "project"
-    project.mkdir()
-    _git(project, "init", "-q")
-    (project / "code.py").write_text("one\n")
-    _git(project, "add", "code.py")
-    _git(project, "commit", "-q", "-m", "first")
+    head = _repository(project, "code.py")
     monkeypatch.setenv("LOCALMIXUP_ROOT", str(project))
     monkeypatch.setattr(provenance, "code_checkout", lambda: None)  # the package as installed from a wheel
-    return project, _git(project, "rev-parse", "--short=12", "HEAD")
+    return project, head
 
 
 def test_the_commit_is_the_code_s_checkout_wherever_results_go(tmp_path, monkeypatch):
     """A sweep started from another checkout (or with its results elsewhere) names the code it imported."""
     project, head = _project(tmp_path, monkeypatch)
     code = tmp_path / "code"
-    code.mkdir()
-    _git(code, "init", "-q")
-    (code / "localmixup.py").write_text("the code\n")
-    _git(code, "add", "localmixup.py")
-    _git(code, "commit", "-q", "-m", "code")
+    commit = _repository(code, "localmixup.py")
     monkeypatch.setattr(provenance, "code_checkout", lambda: code)
-    assert git_commit() == _git(code, "rev-parse", "--short=12", "HEAD") != head
+    assert git_commit() == commit != head
 
 
 def test_this_package_is_read_from_its_checkout():
