@@ -28,7 +28,9 @@ import time
 
 import torch
 
-from localmixup.paper.spirals.trainer import TRAINER_BACKENDS, train_many, train_single
+from localmixup.paper.spirals.config import TRAINER_BACKENDS
+from localmixup.paper.spirals.reference import train_single
+from localmixup.paper.spirals.trainer import train_many
 from localmixup.paper.provenance import environment
 from localmixup.paper.spirals.data import make_spirals
 from localmixup.paper.spirals.protocol import PAPER_BATCH_SIZES, PAPER_EPS, SETTINGS, paper_config

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from localmixup.paper.training.retrain import epoch_numbers, retrain_prefix
-from localmixup.paper.spirals.trainer import ManyRunsConfig, train_many
+from localmixup.paper.spirals.config import ManyRunsConfig
+from localmixup.paper.spirals.trainer import train_many
 from localmixup.paper.run_record import RunRecord, pack_records, unpack_records
 from localmixup.paper.spirals.sweep import SIGNIFICANT, load_split
 

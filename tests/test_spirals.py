@@ -15,18 +15,10 @@ import torch
 from localmixup.loss import mixup_loss, per_sample_cross_entropy
 from localmixup.mixing import LocalMixup
 from localmixup.paper.spirals import mlp_kernel
-from localmixup.paper.spirals.trainer import (
-    AUTHORS,
-    ManyRunsConfig,
-    epoch_batches,
-    init_mlps,
-    loss_coefficients,
-    loss_batch,
-    normalize,
-    stacked_layers,
-    train_many,
-    train_single,
-)
+from localmixup.paper.spirals.config import AUTHORS, ManyRunsConfig
+from localmixup.paper.spirals.networks import init_mlps, stacked_layers
+from localmixup.paper.spirals.reference import train_single
+from localmixup.paper.spirals.trainer import epoch_batches, loss_batch, loss_coefficients, normalize, train_many
 from localmixup.paper.run_record import unpack_records
 from localmixup.paper.training.seeding import run_streams
 from localmixup.paper.training.stacked import StackedModels

@@ -332,7 +332,7 @@ def parser() -> argparse.ArgumentParser:
     sweep.set_defaults(run=_sweep)
 
     from localmixup.paper.spirals.protocol import DATA_DEFAULTS, DRAW_SEED_STRIDE, SETTINGS, SPIRALS_PROFILES
-    from localmixup.paper.spirals.trainer import TRAINER_BACKENDS
+    from localmixup.paper.spirals.config import TRAINER_BACKENDS
 
     chunk = SPIRALS_PROFILES["paper"]["chunk_size"]
     spirals = commands.add_parser("spirals", help="train the spirals runs of Figure 3 that have no record yet (resumable)")

@@ -8,7 +8,7 @@ from typing import Any
 
 from localmixup.checks import check_choice, check_integer
 from localmixup.paper.spirals.data import AUTHORS_FILES, Split, load_authors_spirals, make_spirals
-from localmixup.paper.spirals.trainer import AUTHORS, ManyRunsConfig
+from localmixup.paper.spirals.config import AUTHORS, ManyRunsConfig
 
 
 PAPER_EPS = (0.0, 0.6, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 10.0)
@@ -62,7 +62,7 @@ def paper_batch_size(eps: float) -> int:
 def paper_config(setting: str, eps: float, **overrides: Any) -> ManyRunsConfig:
     """The protocol of ``setting`` (a key of :data:`SETTINGS`) at ``eps``: the authors' batch size
     for it, their Adam (lr 0.01) and 200 epochs, unless ``overrides`` (fields of
-    :class:`~localmixup.paper.spirals.trainer.ManyRunsConfig`) say otherwise."""
+    :class:`~localmixup.paper.spirals.config.ManyRunsConfig`) say otherwise."""
     check_choice("setting", setting, tuple(SETTINGS))
     if "batch_size" not in overrides:
         overrides["batch_size"] = paper_batch_size(eps)

@@ -24,7 +24,8 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from localmixup.paper.spirals.trainer import ManyRunsConfig, train_many
+from localmixup.paper.spirals.config import ManyRunsConfig
+from localmixup.paper.spirals.trainer import train_many
 from localmixup.paper.run_record import RunRecord, pack_records, unpack_records
 from localmixup.paper.record_files import CORRUPT_FOLDER, CorruptFile, read_record, results_dir, write_record
 from localmixup.paper.spirals.protocol import SETTINGS, SPIRALS_PROFILES, data_label, load_split, sweep_configs, sweep_data
@@ -162,7 +163,7 @@ def sweep_spirals(
         setting: a key of :data:`SETTINGS`.
         eps_grid: thresholds (each >= 0).
         seeds: run seeds (distinct integers >= 0); the same seeds are used for every eps.
-        epochs, hidden: see :class:`~localmixup.paper.spirals.trainer.ManyRunsConfig`.
+        epochs, hidden: see :class:`~localmixup.paper.spirals.config.ManyRunsConfig`.
         batch_sizes: batch size per eps (default: the authors', :data:`PAPER_BATCH_SIZES`).
         data: overrides of :data:`DATA_DEFAULTS` (arguments of ``make_spirals``), or
             ``{"source": "authors"}`` for the authors' files.

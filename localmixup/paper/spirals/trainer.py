@@ -1,6 +1,6 @@
 """Many independent small MLPs trained at once with Local Mixup (the spirals of Figure 3).
 
-The R runs of a call share a protocol (:class:`ManyRunsConfig`) and nothing else. They are
+The R runs of a call share a protocol (:class:`~localmixup.paper.spirals.config.ManyRunsConfig`) and nothing else. They are
 built, trained and recorded as the image runs are: one stacked model
 (:class:`~localmixup.paper.training.stacked.StackedModels`), the epoch loop
 :func:`~localmixup.paper.training.loop.train_epochs`, one
@@ -12,7 +12,7 @@ mixes with :meth:`~localmixup.mixing.LocalMixup.apply`, and the loss is
 :func:`~localmixup.loss.mixup_loss` (one loss per run).
 
 Two paths compute the same updates (tested against each other and against a plain
-``nn.Module`` loop, :func:`train_single`):
+``nn.Module`` loop, :func:`~localmixup.paper.spirals.reference.train_single`):
 
 * on a CPU, a compiled kernel (:mod:`~localmixup.paper.spirals.mlp_kernel`) trains each run
   for a whole epoch while its parameters stay in the core's cache. The loss it minimises is
@@ -25,7 +25,6 @@ Two paths compute the same updates (tested against each other and against a plai
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -34,138 +33,17 @@ from typing import NamedTuple
 import torch
 
 from localmixup.loss import mixup_loss
-from localmixup.mixing import PAIRINGS, LocalMixup, MixedBatch
+from localmixup.mixing import LocalMixup, MixedBatch
 from localmixup.paper.spirals import mlp_kernel
 from localmixup.paper.training.loop import EpochResult, Trainee, train_epochs
 from localmixup.paper.run_record import RunRecord
 from localmixup.paper.training.seeding import run_streams
 from localmixup.paper.training.stacked import StackedModels
 from localmixup.paper.provenance import environment
+from localmixup.paper.spirals.config import TRAINER_BACKENDS, ManyRunsConfig
 from localmixup.paper.spirals.data import Split
-from localmixup.checks import check_batch, check_choice, check_integer, check_real, check_seed
-
-LOSS_WEIGHTINGS = ("pair", "batch")
-"""How the pair weights enter the loss. ``"pair"``: Eq. (2) as :func:`~localmixup.loss.mixup_loss`
-computes it (each pair's loss weighted by its weight, normalised by the sum of the weights).
-``"batch"``: what the authors' spirals code does: the batch's mean loss multiplied by the mean
-weight of its pairs (far pairs still train; the threshold only rescales each batch), with an
-explicit no-mixup branch at eps = 0."""
-
-OUTPUTS = ("logits", "softmax")
-"""What the network outputs. ``"logits"``: the last linear layer, as usual. ``"softmax"``: the
-authors' network, which ends with a softmax that the cross-entropy applies again (it takes the
-softmax outputs for logits)."""
-
-TRAINER_BACKENDS = ("auto", "kernel", "torch")
-
-@dataclasses.dataclass(frozen=True)
-class ManyRunsConfig:
-    """One training protocol of the spirals experiment (all runs of a call share it).
-
-    Attributes:
-        eps: threshold of the locality graph W[i, j] = 1{D[i, j] <= eps}, in [0, inf)
-            (0: vanilla training with ``pairing="graph"``; above the largest distance
-            between two training points: Mixup).
-        batch_size: integer >= 1 (the last partial batch of an epoch is kept).
-        epochs: integer >= 1.
-        lr: Adam learning rate, > 0 (betas (0.9, 0.999), eps 1e-8: torch's defaults).
-        hidden: widths of the hidden layers (ReLU); the input and output widths come from the data.
-        pairing: ``"graph"`` (partner drawn among the neighbours) or ``"permutation"``
-            (partner pi(i), pair weighted by W[i, pi(i)]); see :class:`~localmixup.mixing.LocalMixup`.
-        weighting: ``"pair"`` or ``"batch"`` (see :data:`LOSS_WEIGHTINGS`; ``"batch"`` needs
-            ``pairing="permutation"``, as in the authors' code).
-        output: ``"logits"`` or ``"softmax"`` (see :data:`OUTPUTS`).
-        alpha: lam ~ Beta(alpha, alpha), > 0.
-    """
-
-    eps: float
-    batch_size: int
-    epochs: int = 200
-    lr: float = 0.01
-    hidden: tuple[int, ...] = (100, 100, 100)
-    pairing: str = "graph"
-    weighting: str = "pair"
-    output: str = "logits"
-    alpha: float = 1.0
-
-    def __post_init__(self) -> None:
-        check_real("eps", self.eps, low=0.0, high=float("inf"), high_open=True)
-        check_integer("batch_size", self.batch_size, low=1)
-        check_integer("epochs", self.epochs, low=1)
-        check_real("lr", self.lr, low=0.0, low_open=True)
-        if not isinstance(self.hidden, tuple) or not self.hidden:
-            raise ValueError(f"hidden must be a non-empty tuple of layer widths (integers >= 1), got {self.hidden!r}")
-        for width in self.hidden:
-            check_integer("hidden width", width, low=1)
-        check_choice("pairing", self.pairing, PAIRINGS)
-        check_choice("weighting", self.weighting, LOSS_WEIGHTINGS)
-        check_choice("output", self.output, OUTPUTS)
-        if self.weighting == "batch" and self.pairing != "permutation":
-            raise ValueError("weighting='batch' rescales permutation pairs, it needs pairing='permutation', got pairing='graph'")
-        check_real("alpha", self.alpha, low=0.0, low_open=True, high=float("inf"), high_open=True)
-        object.__setattr__(self, "eps", float(self.eps))
-
-    @property
-    def mixing(self) -> bool:
-        """False only for the authors' explicit no-mixup branch (weighting 'batch', eps = 0)."""
-        return not (self.weighting == "batch" and self.eps == 0.0)
-
-    def sizes(self, inputs: int, classes: int) -> tuple[int, ...]:
-        """Layer widths from input to output."""
-        return (inputs, *self.hidden, classes)
-
-    def as_dict(self) -> dict:
-        """Plain JSON-able dict (for run records)."""
-        d = dataclasses.asdict(self)
-        d["hidden"] = list(self.hidden)
-        return d
-
-
-AUTHORS = {"pairing": "permutation", "weighting": "batch", "output": "softmax"}
-"""The authors' setting (their spirals code, NOTES §5), with the defaults of :class:`ManyRunsConfig`
-(Adam lr 0.01, 200 epochs, lam ~ Beta(1, 1) once per batch, last partial batch kept):
-``ManyRunsConfig(eps, batch_size, **AUTHORS)``."""
-
-
-def init_mlps(seeds: Sequence[int], sizes: Sequence[int], *, dtype: torch.dtype = torch.float32,
-              device: torch.device | str | None = None) -> list[torch.nn.Sequential]:
-    """Run ``seeds[r]``'s initial MLP (Linear, ReLU, ..., Linear of widths ``sizes``), drawn from its ``init`` stream.
-
-    Same law as ``torch.nn.Linear``: weight and bias uniform on [-1/sqrt(in), 1/sqrt(in)], layer
-    by layer, weight (out, in) row by row, then bias.
-    """
-    shapes = list(zip(sizes[:-1], sizes[1:]))
-    u = run_streams(list(seeds), "init", device).uniform(sum(i * o + o for i, o in shapes))
-    models = []
-    for row in u:
-        layers, first = [], 0
-        for i, o in shapes:
-            draw = (2.0 * row[first : first + i * o + o] - 1.0) / math.sqrt(i)
-            layers.append((draw[: i * o].view(o, i).to(dtype), draw[i * o :].to(dtype)))
-            first += i * o + o
-        models.append(mlp_module(layers))
-    return models
-
-
-def mlp_module(layers: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.nn.Sequential:
-    """A plain ``nn.Sequential`` MLP (Linear, ReLU, ..., Linear) holding copies of (weight (out, in), bias (out,)) pairs."""
-    modules: list[torch.nn.Module] = []
-    for index, (weight, bias) in enumerate(layers):
-        linear = torch.nn.Linear(weight.shape[1], weight.shape[0], dtype=weight.dtype, device=weight.device)
-        with torch.no_grad():
-            linear.weight.copy_(weight)
-            linear.bias.copy_(bias)
-        modules.append(linear)
-        if index < len(layers) - 1:
-            modules.append(torch.nn.ReLU())
-    return torch.nn.Sequential(*modules)
-
-
-def stacked_layers(models: StackedModels) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The (weight (R, out, in), bias (R, out)) of each Linear layer of stacked MLPs (views of its parameters)."""
-    weights = [v for k, v in models.params.items() if k.endswith("weight")]
-    biases = [v for k, v in models.params.items() if k.endswith("bias")]
-    return list(zip(weights, biases))
+from localmixup.paper.spirals.networks import init_mlps, stacked_layers
+from localmixup.checks import check_batch, check_choice, check_integer, check_seed
 
 
 class ManyRuns(NamedTuple):
@@ -242,7 +120,7 @@ def error_pct(labels: torch.Tensor, y: torch.Tensor) -> float | list[float]:
     return (100.0 * (labels != y).double().mean(dim=-1)).tolist()
 
 
-def _check_split(split: Split) -> None:
+def check_split(split: Split) -> None:
     check_batch(split.x_train, split.y_train)
     check_batch(split.x_test, split.y_test)
 
@@ -264,7 +142,7 @@ def train_many(
     Args:
         split: the data (:func:`~localmixup.paper.spirals.data.make_spirals`); inputs (N, d), labels (N,).
         seeds: distinct integer run seeds >= 0 (R of them).
-        config: the protocol (:class:`ManyRunsConfig`).
+        config: the protocol (:class:`~localmixup.paper.spirals.config.ManyRunsConfig`).
         device: where to train (default CPU).
         dtype: torch.float32 (default) or torch.float64 (for exactness checks).
         curve_every: also record the epoch (loss, test error, pair weight) every this many epochs
@@ -286,7 +164,7 @@ def train_many(
         raise ValueError("seeds must hold at least one run seed")
     if len(set(seeds)) != len(seeds):
         raise ValueError("seeds must be distinct (two runs with one seed would be the same run)")
-    _check_split(split)
+    check_split(split)
     check_choice("backend", backend, TRAINER_BACKENDS)
     threads = check_integer("threads", threads, low=1)
     if dtype not in (torch.float32, torch.float64):
@@ -400,49 +278,3 @@ class _TorchStep:
 
     def finish(self) -> None:
         """Nothing to do: the stacked models are the trained parameters."""
-
-
-def train_single(
-    split: Split,
-    seed: int,
-    config: ManyRunsConfig,
-    *,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype = torch.float32,
-) -> tuple[float, torch.nn.Sequential]:
-    """Reference: one run as an ordinary training loop on an ``nn.Module``, with
-    :class:`~localmixup.mixing.LocalMixup`, :func:`~localmixup.loss.mixup_loss` and ``torch.optim.Adam``.
-
-    Same protocol and same random numbers as run ``seed`` of :func:`train_many`.
-    Returns (final test error in percent, trained model: logits, without the softmax of
-    ``output="softmax"``, which is applied in the loss).
-    """
-    if not isinstance(config, ManyRunsConfig):
-        raise ValueError(f"config must be a ManyRunsConfig, got {type(config).__name__}")
-    _check_split(split)
-    device = torch.device(device) if device is not None else torch.device("cpu")
-    x_train, y_train = split.x_train.to(device, dtype), split.y_train.to(device)
-    x_test, y_test = split.x_test.to(device, dtype), split.y_test.to(device)
-    n, classes = x_train.shape[0], int(max(split.y_train.max(), split.y_test.max())) + 1
-    model = init_mlps([seed], config.sizes(x_train.shape[1], classes), dtype=dtype, device=device)[0]
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    order = run_streams(seed, "order", device)
-    mixer = LocalMixup("threshold", eps=config.eps, alpha=config.alpha, pairing=config.pairing,
-                       generator=run_streams(seed, "mix", device), validate=False)
-    for _ in range(config.epochs):
-        index = order.permutation(n)
-        for first in range(0, n, config.batch_size):
-            xb, yb = x_train[index[first : first + config.batch_size]], y_train[index[first : first + config.batch_size]]
-            if config.mixing:
-                batch = mixer.apply(mixer.sample(xb), xb, yb)
-            else:
-                batch = MixedBatch(xb, yb, yb, 1.0, torch.ones(yb.shape, device=device))
-            output = model(batch.x)
-            if config.output == "softmax":
-                output = output.softmax(dim=-1)
-            loss = mixup_loss(output, loss_batch(batch, config), normalize=normalize(config), validate=False)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    with torch.no_grad():
-        return error_pct(model(x_test).argmax(dim=1), y_test), model
