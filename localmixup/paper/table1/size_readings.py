@@ -31,6 +31,27 @@ def _mean(epochs: list[dict[str, Any]], key: str) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
+def in_study(config: Mapping[str, Any]) -> bool:
+    """The study's methods: baseline, Mixup, Local Mixup at 5e-4, 0.02 and the automatic rate."""
+    return config["method"] in (BASELINE, MIXUP) or (
+        config["method"] == "local" and bool(config["decay_rule"] or config["decay"] in (5e-4, 0.02)))
+
+
+def study_records() -> list[dict[str, Any]]:
+    """The study's recorded runs (:func:`in_study`): every size setting of
+    :data:`~localmixup.paper.protocols.SIZE_SETTINGS` and the full split (the ``cpu`` profile)."""
+    from localmixup.paper.protocols import SIZE_SETTINGS
+    from localmixup.paper.record_files import load_records, results_dir
+
+    return [r for name in [*SIZE_SETTINGS, "cpu"] for r in load_records(results_dir("table1", name, "fashion_mnist"))
+            if in_study(r["config"])]
+
+
+def load_size_runs() -> pd.DataFrame:
+    """:func:`size_runs` of :func:`study_records`."""
+    return size_runs(study_records())
+
+
 def size_runs(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per finished run: ``size`` (training images), ``method`` (:func:`method_label`),
     ``decay``, ``seed``, ``error`` (final test error, %), and, averaged over the run's epochs,
@@ -121,10 +142,25 @@ def describe(readings: list[SizeReading]) -> str:
     def where(pairs: list[tuple[int, str]]) -> str:
         return "; ".join(f"{s:,} images ({m})" for s, m in pairs)
 
-    helps = [f"{r.size:,}" for r in readings if r.mixup_vs_baseline.side == "below"]
-    wins = [(r.size, m) for r in readings for m, d in r.local_vs_mixup.items() if d.side == "below"]
-    losses = [(r.size, m) for r in readings for m, d in r.local_vs_mixup.items() if d.side == "above"]
+    s = study_summary(readings)
+    helps = [f"{size:,}" for size in s.mixup_helps]
     lines.append(f"- Mixup is below the baseline at {', '.join(helps) + ' images' if helps else 'no size recorded'}. "
-                 f"Local Mixup is below Mixup at {where(wins) or 'no size and rate'}"
-                 + (f", above it at {where(losses)}." if losses else "."))
+                 f"Local Mixup is below Mixup at {where(s.local_wins) or 'no size and rate'}"
+                 + (f", above it at {where(s.local_losses)}." if s.local_losses else "."))
     return "\n".join(lines)
+
+
+class StudySummary(NamedTuple):
+    """Across sizes: where Mixup is below the baseline (sizes), and the (size, rate) where a Local
+    Mixup rate is below Mixup (``local_wins``) or above it (``local_losses``), paired intervals excluding 0."""
+
+    mixup_helps: list[int]
+    local_wins: list[tuple[int, str]]
+    local_losses: list[tuple[int, str]]
+
+
+def study_summary(readings: list[SizeReading]) -> StudySummary:
+    """The study's verdicts across sizes (:class:`StudySummary`)."""
+    return StudySummary([r.size for r in readings if r.mixup_vs_baseline.side == "below"],
+                        [(r.size, m) for r in readings for m, d in r.local_vs_mixup.items() if d.side == "below"],
+                        [(r.size, m) for r in readings for m, d in r.local_vs_mixup.items() if d.side == "above"])
