@@ -43,6 +43,7 @@ TIERS = {
         "test_chapter_seeds.py::test_chapter_executes_with_a_new_seed",
         "test_book_figures.py::test_figures_render_even_when_the_caller_exports_a_non_inline_backend",
         "test_chapters.py::test_auto_picks_the_most_faithful_complete_profile",
+        "test_findings.py::test_the_box_equals_what_the_readings_compute_from_the_committed_records",
         "test_mixing_loss.py::test_decay_zero_and_full_knn_draw_partners_uniformly",
         "test_retrain.py::test_a_spirals_chunk_retrains_bit_for_bit",
         "test_records_cli.py::test_cli_sets_aside_corrupt_files_and_trains_their_runs_again",

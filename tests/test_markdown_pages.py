@@ -11,6 +11,8 @@ does not have.
   by its click command and the notebook's ``parameters`` cell, ``ray`` by Ray's click commands,
   ``pip install`` against ``pyproject.toml``'s extras, ``python -c`` by running it (no download).
 * ```text blocks must be a message the library prints, reproduced here.
+* the ```{include} of the landing page is the findings box that ``localmixup book`` generates from
+  the records (:mod:`localmixup.paper.findings`), which holds no code.
 
 A block in a language, or a command in a program, that this file does not handle fails the test;
 so does a fence the extractor did not pair. Every Markdown page of the book (``_toc.yml``) is either
@@ -266,6 +268,22 @@ def check_text(code: str, monkeypatch) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# {include}
+
+
+def check_findings_include(page: str, line: int) -> None:
+    """The only include of these pages is the findings box that ``localmixup book`` generates
+    (:func:`localmixup.paper.book.write_findings`): it shows no code, only computed findings."""
+    from localmixup.paper.book import FINDINGS_PAGE
+    from localmixup.paper.findings import Finding, to_markdown
+
+    opening = (ROOT / page).read_text(encoding="utf-8").splitlines()[line - 1].split()
+    assert (Path(page).parent / opening[1]).as_posix() == FINDINGS_PAGE.as_posix(), f"{page}:{line}: includes {opening[1:]}"
+    box = to_markdown([Finding("a result", "holds", "+0.00 points", "table1")])
+    assert [lang for _, lang, _ in fenced_blocks(box)] == ["{admonition}"], box
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("page", "line", "lang", "code"), page_blocks(),
@@ -279,6 +297,8 @@ def test_code_block(page, line, lang, code, tmp_path, monkeypatch):
         run_bash(code, tmp_path, monkeypatch)
     elif lang == "text":
         check_text(code, monkeypatch)
+    elif lang == "{include}":
+        check_findings_include(page, line)
     else:
         pytest.fail(f"{page}:{line}: no check for a ```{lang} block: add one to this test")
 

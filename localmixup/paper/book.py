@@ -61,6 +61,36 @@ def execute_chapter(source: Path, root: Path, profile: str, parameters: dict[str
     return target
 
 
+#: The findings box of the landing page (book/intro.md includes it): a build output, ignored by git.
+FINDINGS_PAGE = Path("book") / "_findings.md"
+
+
+def executed_profile(notebook: Path) -> str | None:
+    """The profile an executed chapter ran with (papermill's injected ``profile = "..."``), or None."""
+    import re
+
+    import nbformat
+
+    if not notebook.is_file():
+        return None
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if _INJECTED_TAG in cell.metadata.get("tags", []):
+            found = re.search(r"^profile = ['\"](\w+)['\"]", cell.source, flags=re.M)
+            return found[1] if found else None
+    return None
+
+
+def write_findings(root: Path) -> Path:
+    """Write the landing page's findings box (:mod:`localmixup.paper.findings`) from the records of
+    the profile each chapter of ``book/`` was executed with."""
+    from localmixup.paper.findings import CHAPTERS as READ, findings, to_markdown
+
+    profiles = {name: executed_profile(root / "book" / f"{name}.ipynb") for name in READ}
+    target = root / FINDINGS_PAGE
+    target.write_text(to_markdown(findings({k: v for k, v in profiles.items() if v})), encoding="utf-8")
+    return target
+
+
 def build_html(root: Path) -> Path:
     """Build the Jupyter Book (warnings are errors) and return the path of its index page."""
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(root), "--builder", "html",
@@ -106,4 +136,5 @@ def build_book(profile: str = "auto", only: list[str] | None = None, parameters:
             execute_chapter(source, root, chosen, {"allow_cpu": allow_cpu, **((parameters or {}) if source in sources else {})})
             bar.write(f"  {source.stem}: profile {chosen}{' (recorded runs)' if allow_cpu else ''}, "
                       f"{time.perf_counter() - start:.0f} s")
+    write_findings(root)  # the landing page's box, from the records of the chapters just executed
     return build_html(root)
