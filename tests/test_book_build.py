@@ -52,6 +52,7 @@ def test_only_also_executes_the_chapters_not_executed_yet(tmp_path, monkeypatch)
     executed = []
     monkeypatch.setattr(book, "execute_chapter", lambda source, root, profile, parameters: executed.append((source.stem, parameters)))
     monkeypatch.setattr(book, "build_html", lambda root: root / "_build" / "html" / "index.html")
+    monkeypatch.setattr(book, "write_findings", lambda root: None)  # tests/test_findings.py checks the box
     book.build_book("quick", ["theory_1d"], {"seed": 3})
     assert executed == [("theory_1d", {"allow_cpu": False, "seed": 3}), ("method", {"allow_cpu": False})]
     executed.clear()

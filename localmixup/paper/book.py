@@ -71,9 +71,11 @@ def executed_profile(notebook: Path) -> str | None:
 
     import nbformat
 
-    if not notebook.is_file():
+    try:
+        cells = nbformat.read(notebook, as_version=4).cells
+    except (OSError, ValueError, AttributeError, KeyError):  # absent, or no notebook: the profile is unknown
         return None
-    for cell in nbformat.read(notebook, as_version=4).cells:
+    for cell in cells:
         if _INJECTED_TAG in cell.metadata.get("tags", []):
             found = re.search(r"^profile = ['\"](\w+)['\"]", cell.source, flags=re.M)
             return found[1] if found else None
