@@ -25,7 +25,7 @@ def train_single(
     """Reference: one run as an ordinary training loop on an ``nn.Module``, with
     :class:`~localmixup.mixing.LocalMixup`, :func:`~localmixup.loss.mixup_loss` and ``torch.optim.Adam``.
 
-    Same protocol and same random numbers as run ``seed`` of :func:`train_many`.
+    Same protocol and same random numbers as run ``seed`` of :func:`~localmixup.paper.spirals.trainer.train_many`.
     Returns (final test error in percent, trained model: logits, without the softmax of
     ``output="softmax"``, which is applied in the loss).
     """

@@ -102,7 +102,7 @@ class SpiralsPlan(NamedTuple):
 
 def spirals_plan(profile: str, *, eps_grid: Sequence[float] | None = None, runs: int | None = None, epochs: int | None = None,
                  first_seed: int = 0, data_seed: int = 0, tag: str | None = None) -> SpiralsPlan:
-    """The runs of ``profile`` (a key of :data:`SPIRALS_PROFILES`), with overrides: the eps grid, the runs
+    """The runs of ``profile`` (a key of :data:`~localmixup.paper.spirals.protocol.SPIRALS_PROFILES`), with overrides: the eps grid, the runs
     per threshold of every setting, the epochs, the first run seed and the data set's seed.
 
     Records go under ``tag`` (default: the profile, followed by ``-data<seed>`` for another data
@@ -160,12 +160,12 @@ def sweep_spirals(
 
     Args:
         tag: records subfolder (``"quick"``, ``"paper"``...).
-        setting: a key of :data:`SETTINGS`.
+        setting: a key of :data:`~localmixup.paper.spirals.protocol.SETTINGS`.
         eps_grid: thresholds (each >= 0).
         seeds: run seeds (distinct integers >= 0); the same seeds are used for every eps.
         epochs, hidden: see :class:`~localmixup.paper.spirals.config.ManyRunsConfig`.
         batch_sizes: batch size per eps (default: the authors', :data:`PAPER_BATCH_SIZES`).
-        data: overrides of :data:`DATA_DEFAULTS` (arguments of ``make_spirals``), or
+        data: overrides of :data:`~localmixup.paper.spirals.protocol.DATA_DEFAULTS` (arguments of ``make_spirals``), or
             ``{"source": "authors"}`` for the authors' files.
         draw: the data set is the draw of this seed (``data``'s seed replaced), and the records go
             to its own folder (``data=<draw>``), so that one tag holds many draws.
