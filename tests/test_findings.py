@@ -34,8 +34,6 @@ def test_the_box_equals_what_the_readings_compute_from_the_committed_records(tmp
     from localmixup.paper.adamixup.plan import adamixup_plan
     from localmixup.paper.chapters import choose_profile
     from localmixup.paper.labels import DATASET_LABELS
-    from localmixup.paper.spirals.readings import reading
-    from localmixup.paper.spirals.sweep import load_spirals_sweep, spirals_plan
     from localmixup.paper.sweep.plan import record_paths
     from localmixup.paper.sweep.results import records_of
     from localmixup.paper.table1 import readings as t1
@@ -45,15 +43,18 @@ def test_the_box_equals_what_the_readings_compute_from_the_committed_records(tmp
     profiles = {c: choose_profile(c, "auto")[0] for c in fi.CHAPTERS}
     lines = fi.findings(profiles)
     assert all(f.verdict in fi.VERDICTS for f in lines)
-    by = {f.result.split(" (")[0]: f for f in lines}
 
-    # Figure 3: the spirals chapter's two readings in the authors' setting
-    plan = spirals_plan(profiles["spirals"])
-    r = reading(load_spirals_sweep(plan.tag, "authors"), "authors", max(plan.eps_grid))
-    first, second = (by[f"Figure 3, spirals, {k} reading"] for k in ("first", "second"))
-    assert first.verdict.startswith("holds") == r.first_holds
-    assert second.verdict == ("holds" if r.second_holds else "does not hold")
-    assert fi._ci(r.local_vs_mixup) in second.number and fi._ci(r.mixup_vs_none) in first.number
+    # Figure 3: the spirals chapter's two readings in the authors' setting, across draws and on the authors' data
+    scopes = {scope: readings["authors"] for scope, readings in fi.spirals_scopes().items()}
+    assert len(scopes) == 2 and any(s.startswith("across") for s in scopes) and any("authors' data" in s for s in scopes)
+    first, second = (next(f for f in lines if f.result.startswith(f"Figure 3, spirals, {k} reading")) for k in ("first", "second"))
+    assert first.verdict == fi.combined_verdict([r.first_holds for r in scopes.values()])
+    assert second.verdict == fi.combined_verdict([r.second_holds for r in scopes.values()])
+    for scope, r in scopes.items():
+        assert f"{scope}: " in first.number and fi._ci(r.mixup_vs_none) in first.number
+        assert fi._ci(r.local_vs_mixup) in second.number
+    assert [fi.combined_verdict(h) for h in ([True, True], [False, False], [True, False])] == [
+        "holds", "does not hold", "holds with a correction"]
 
     # Table 1: every row run here, and the size study
     plan = table1_plan(profiles["table1"])

@@ -18,8 +18,9 @@ from localmixup.paper.stats import PairedDifference
 
 #: Verdicts of a line, relative to the paper's statement.
 VERDICTS = ("holds", "holds with a correction", "does not hold", "not separated", "not run here", "see chapter")
-#: The chapters whose records the box reads.
-CHAPTERS = ("spirals", "table1", "adamixup")
+#: The chapters whose box lines depend on the profile they were executed with (the spirals' verdicts come
+#: from the draws sweep and the runs on the authors' data, whatever the profile).
+CHAPTERS = ("table1", "adamixup")
 
 
 class Finding(NamedTuple):
@@ -52,36 +53,45 @@ def theory_findings() -> list[Finding]:
                     "one verdict per statement, computed and checked in the chapter", "theory_1d")]
 
 
-def spirals_findings(profile: str) -> list[Finding]:
-    """Figure 3's two readings in the authors' setting (:func:`~localmixup.paper.spirals.readings.reading`)."""
-    from localmixup.paper.spirals.readings import reading
-    from localmixup.paper.stats import paired_difference
-    from localmixup.paper.spirals.sweep import load_spirals_sweep, spirals_plan
+def spirals_scopes() -> dict[str, dict[str, object]]:
+    """The readings that carry Figure 3's verdicts, as the spirals chapter's first table shows them:
+    across the complete draws of the data (intervals over data sets), and on the authors' own data
+    (intervals over paired seeds); scope -> setting -> :class:`~localmixup.paper.spirals.readings.Reading`."""
+    from localmixup.paper.spirals.protocol import PAPER_EPS
+    from localmixup.paper.spirals.readings import complete_draws, scope_readings
+    from localmixup.paper.spirals.sweep import load_spirals_sweep
 
-    plan = spirals_plan(profile)
-    frame = load_spirals_sweep(plan.tag, "authors")
-    mixup_eps = max(plan.eps_grid)
-    if frame.empty:
-        return [Finding(f"Figure 3, spirals ({name})", "not run here", f"no run recorded in the {profile} profile", "spirals")
-                for name in ("first reading", "second reading")]
-    r = reading(frame, "authors", mixup_eps)
-    runs = int(frame.groupby("eps").size().min())
-    where = f"{profile} profile, authors' setting, {runs} paired runs"
-    first = "holds" if r.first_holds else "does not hold"
-    correction = ""
-    logits = load_spirals_sweep(plan.tag, "eq2-graph")
-    if r.first_holds and not logits.empty and 0.0 in set(logits["eps"]):
-        best, plain = frame[frame["eps"] == r.best_eps], logits[logits["eps"] == 0.0]  # plain logits, no mixing
-        to_logits = paired_difference(dict(zip(best["seed"], best["test_error_pct"])), dict(zip(plain["seed"], plain["test_error_pct"])))
-        if to_logits.side != "below":
-            first, correction = "holds with a correction", (f"; against training without mixing with plain logits, "
-                                                            f"{_ci(to_logits)}: only against the authors' softmax baseline")
+    draws = complete_draws(load_spirals_sweep("draws"), PAPER_EPS)
+    draws = draws[draws.groupby("setting")["data"].transform("nunique") >= 2]
+    own = load_spirals_sweep("authors-data")
+    scopes = {}
+    if not draws.empty:
+        scopes[f"across {draws['data'].nunique()} draws of the data"] = scope_readings(draws)
+    if not own.empty:
+        scopes[f"on the authors' data ({int(own.groupby(['setting', 'eps']).size().min())} runs)"] = scope_readings(own)
+    return scopes
+
+
+def combined_verdict(holds: list[bool]) -> str:
+    """Holds in every scope: "holds"; in none: "does not hold"; in some: "holds with a correction"."""
+    return "holds" if all(holds) else "does not hold" if not any(holds) else "holds with a correction"
+
+
+def spirals_findings() -> list[Finding]:
+    """Figure 3's two readings in the authors' setting, in every scope of :func:`spirals_scopes`."""
+    scopes = {scope: readings["authors"] for scope, readings in spirals_scopes().items() if "authors" in readings}
+    if not scopes:
+        return [Finding(f"Figure 3, spirals ({name})", "not run here", "neither the draws sweep nor the runs on the "
+                        "authors' data are recorded", "spirals") for name in ("first reading", "second reading")]
+    first = "; ".join(f"{scope}: {'holds' if r.first_holds else 'does not hold'}, Mixup − no mixing {_ci(r.mixup_vs_none)}, "
+                      f"Local (ε = {r.best_eps:g}) − no mixing {_ci(r.local_vs_none)}" for scope, r in scopes.items())
+    second = "; ".join(f"{scope}: {'holds' if r.second_holds else 'does not hold'}, Local (ε = {r.best_eps:g}) − Mixup "
+                       f"{_ci(r.local_vs_mixup)}" for scope, r in scopes.items())
     return [
-        Finding("Figure 3, spirals, first reading (Mixup and Local Mixup beat training without mixing)", first,
-                f"Mixup − no mixing {_ci(r.mixup_vs_none)}; Local (ε = {r.best_eps:g}) − no mixing {_ci(r.local_vs_none)}"
-                f"{correction} ({where})", "spirals"),
-        Finding("Figure 3, spirals, second reading (Local Mixup beats Mixup)", "holds" if r.second_holds else "does not hold",
-                f"Local (ε = {r.best_eps:g}) − Mixup {_ci(r.local_vs_mixup)} ({where})", "spirals"),
+        Finding("Figure 3, spirals, first reading (Mixup and Local Mixup beat training without mixing; authors' setting)",
+                combined_verdict([r.first_holds for r in scopes.values()]), first, "spirals"),
+        Finding("Figure 3, spirals, second reading (Local Mixup beats Mixup; authors' setting)",
+                combined_verdict([r.second_holds for r in scopes.values()]), second, "spirals"),
     ]
 
 
@@ -171,7 +181,7 @@ def findings(profiles: Mapping[str, str] | None = None) -> list[Finding]:
     from localmixup.paper.chapters import choose_profile
 
     profiles = {chapter: (profiles or {}).get(chapter) or choose_profile(chapter, "auto")[0] for chapter in CHAPTERS}
-    return [*theory_findings(), *spirals_findings(profiles["spirals"]), *table1_findings(profiles["table1"]),
+    return [*theory_findings(), *spirals_findings(), *table1_findings(profiles["table1"]),
             *adamixup_findings(profiles["adamixup"])]
 
 
