@@ -49,10 +49,12 @@ TIERS = {
         "test_records_cli.py::test_cli_sets_aside_corrupt_files_and_trains_their_runs_again",
         "test_records_cli.py::test_records_are_ordinary_files_and_the_umask_is_never_touched",
         "test_spirals.py::test_sweep_survives_sigkill",
+        "test_paper_profiles.py::test_the_paper_profile_executes_on_the_cpu_with_runs_of_seconds",
         *(f"test_ray_backend.py::{name}" for name in RAY_CLUSTER),
         *(f"test_sweep.py::{name}" for name in SWEEP_PROCESSES),
     ),
     "notebook": (
+        "test_paper_profiles.py::test_the_paper_profile_executes_on_the_cpu_with_runs_of_seconds",
         "test_chapter_seeds.py::test_chapter_executes_with_a_new_seed",
         "test_book_figures.py::test_figures_render_even_when_the_caller_exports_a_non_inline_backend",
         "test_records_cli.py::test_failing_chapter_names_cell_and_partial_output_and_keeps_the_good_copy",
@@ -60,6 +62,7 @@ TIERS = {
     "browser": ("test_browser.py::test_every_page_loads_offline_in_chromium_with_images_and_typeset_math",),
     "subprocess": (
         "test_chapter_seeds.py::test_chapter_executes_with_a_new_seed",
+        "test_paper_profiles.py::test_the_paper_profile_executes_on_the_cpu_with_runs_of_seconds",
         "test_core_import.py::test_import_localmixup_loads_no_heavy_dependency",
         "test_extras.py::test_the_command_without_the_paper_extra_says_which_extra_in_one_line",
         "test_extras.py::test_the_parts_refuse_in_one_line_and_the_core_still_mixes",

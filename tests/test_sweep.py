@@ -13,7 +13,7 @@ import pytest
 
 from localmixup.paper.stats import confidence_interval
 from localmixup.paper.table1.report import PAPER_TABLE1, TABLE1_DATASETS, format_table1, table1
-from localmixup.paper.record_files import read_record, write_record
+from localmixup.paper.record_files import load_records, read_record, write_record
 from localmixup.paper.sweep.plan import folder_tag, make_configs, parse_seeds, pending, record_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,8 +73,8 @@ def test_table1_aggregation_marks_and_notes(tmp_path, monkeypatch):
     for seed, e in enumerate([9.0, 9.2]):
         write_record(folder / f"mixup-seed{seed}.json", _fake("fashion_mnist", "mixup", seed, e))
     write_record(folder / "mixup-seed2.json", _fake("fashion_mnist", "mixup", 2, None, status="failed"))
-    write_record(folder / "local-decay0.5-seed0.json", _fake("fashion_mnist", "local", 0, 1.0, decay=0.5))  # ablation, not in table
-    t = table1("paper", ["fashion_mnist", "cifar10"], unavailable={"cifar10": "dataset 'cifar10' is absent"}).set_index(["dataset", "method"])
+    records = load_records(folder)
+    t = table1(records, ["fashion_mnist", "cifar10"], unavailable={"cifar10": "dataset 'cifar10' is absent"}).set_index(["dataset", "method"])
     base = t.loc[("fashion_mnist", "baseline")]
     assert base.runs == 3 and base["mean"] == pytest.approx(6.2) and not base.outside
     mix = t.loc[("fashion_mnist", "mixup")]
@@ -93,9 +93,10 @@ def test_table1_names_a_network_that_is_not_the_papers(tmp_path, monkeypatch):
     folder = tmp_path / "table1" / "cpu" / "fashion_mnist"
     for seed, e in enumerate([9.1, 9.3]):
         write_record(folder / f"baseline-seed{seed}.json", _fake("fashion_mnist", "baseline", seed, e, model="lenet5"))
-    whole = table1("cpu")  # every Table-1 dataset, though the cpu profile trains Fashion-MNIST only
+    records = load_records(folder)
+    whole = table1(records)  # every Table-1 dataset, though the cpu profile trains Fashion-MNIST only
     assert set(whole.dataset) == set(TABLE1_DATASETS) and (whole[whole.dataset != "fashion_mnist"].runs == 0).all()
-    shown = format_table1(table1("cpu", ["fashion_mnist"]))
+    shown = format_table1(table1(records, ["fashion_mnist"]))
     column = ("Fashion-MNIST (DenseNet-BC)", "ours: LeNet-5, not the paper's network")
     assert "9.20 ± " in shown.loc["Baseline", column] and "†" not in shown.loc["Baseline", column]  # 3 points off, another network
     assert shown.loc["Mixup", column] == "—"  # one column per dataset, even where a method has no run

@@ -20,8 +20,9 @@ import pandas as pd
 
 from localmixup.paper.stats import PairedDifference, confidence_interval, describe_difference, paired_difference
 from localmixup.paper.sweep.results import final_errors
+from localmixup.paper.adamixup.plan import ADAMIXUP_METHODS
 
-METHODS = ("mixup", "local", "adamixup")
+METHODS = ADAMIXUP_METHODS
 LABELS = {"mixup": "Mixup", "local": "Local Mixup", "adamixup": "AdaMixup"}
 #: The paired comparisons the chapter shows, ``a - b``; the first is the paper's claim (Section 5.3).
 PAIRS = (("local", "adamixup"), ("local", "mixup"), ("adamixup", "mixup"))

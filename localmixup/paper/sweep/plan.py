@@ -13,7 +13,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,24 @@ def parse_list(name: str, text: str | Sequence[str], choices: Sequence[str]) -> 
     if not items:
         raise ValueError(f"{name} must name at least one of {', '.join(choices)}")
     return list(dict.fromkeys(check_choice(name, t, tuple(choices)) for t in items))
+
+
+def parse_overrides(value: Mapping[str, Any] | str | None) -> dict[str, Any]:
+    """Training settings that replace a profile's in every run of a chapter (fields of
+    :class:`~localmixup.paper.training.config.TrainConfig`, e.g. ``{"epochs": 1, "train_size": 256}``):
+    a mapping, its JSON text (as ``localmixup book -p overrides '{...}'`` passes it) or None. Runs
+    with overrides are recorded in a folder of their own (:func:`folder_tag`)."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            value = None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"overrides must be a mapping of training settings (or its JSON text) such as "
+                         f'{{"epochs": 1, "train_size": 256}}, got {value!r}')
+    return dict(value)
 
 
 def make_configs(datasets: str | Sequence[str], methods: str | Sequence[str], seeds: str | Sequence[int], profile: str,

@@ -10,11 +10,10 @@ but excluded from the mean.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from localmixup.paper.labels import DATASET_LABELS, METHOD_LABELS, MODEL_LABELS, PAPER_MODELS
-from localmixup.paper.record_files import load_records, results_dir
 from localmixup.paper.sweep.results import summarise
 
 # The paper's Table 1, error % (mean, printed +- half-width).
@@ -28,25 +27,11 @@ PAPER_RUNS = {"cifar10": "100", "cifar100": "unstated", "fashion_mnist": "10", "
 TABLE1_DATASETS = ("cifar10", "cifar100", "fashion_mnist", "svhn")
 
 
-def table1_records(profile: str, dataset: str, method: str, decay: float | None = None) -> list[dict[str, Any]]:
-    """Records of one Table-1 cell: ``results/table1/<profile>/<dataset>/``; for ``local`` only
-    those with the profile's decay rate for that dataset (or ``decay``); none for a dataset the
-    profile does not train (the ``cpu`` profile trains Fashion-MNIST only)."""
-    from localmixup.paper.protocols import PROTOCOLS, profile_config
-
-    if dataset not in PROTOCOLS[profile]:
-        return []
-    if method == "local":
-        decay = profile_config(profile, dataset, "local").decay if decay is None else decay
-        pattern = f"local-decay{decay:g}-seed*.json"
-    else:
-        pattern = f"{method}-seed*.json"
-    return load_records(results_dir("table1", profile, dataset), pattern)
-
-
-def table1(profile: str, datasets: Sequence[str] = TABLE1_DATASETS, methods: Sequence[str] = ("baseline", "mixup", "local"),
-           unavailable: dict[str, str] | None = None):
-    """Table 1 rebuilt from the records of ``profile``, one row per (dataset, method), as a DataFrame.
+def table1(records: Iterable[Mapping[str, Any]], datasets: Sequence[str] = TABLE1_DATASETS,
+           methods: Sequence[str] = ("baseline", "mixup", "local"), unavailable: dict[str, str] | None = None):
+    """Table 1 rebuilt from ``records`` (the main runs of a plan,
+    :func:`~localmixup.paper.table1.readings.load`: one recipe per dataset and method), one row per
+    (dataset, method), as a DataFrame.
 
     Columns: dataset, method, model (the network of our runs, e.g. "lenet5"; "" without runs),
     runs, failed, mean, ci95 (ours, error %), paper_mean, paper_ci95, paper_runs, outside (True
@@ -58,9 +43,9 @@ def table1(profile: str, datasets: Sequence[str] = TABLE1_DATASETS, methods: Seq
     rows = []
     for dataset in datasets:
         for method in methods:
-            records = table1_records(profile, dataset, method)
-            s = summarise(records)
-            model = ", ".join(sorted({r["config"]["model"] for r in records}))
+            cell = [r for r in records if r["config"]["dataset"] == dataset and r["config"]["method"] == method]
+            s = summarise(cell)
+            model = ", ".join(sorted({r["config"]["model"] for r in cell}))
             paper_mean, paper_ci = PAPER_TABLE1.get((dataset, method), (math.nan, math.nan))
             # another network than the paper's (the cpu profile) is not expected to match its values
             outside = bool(s["runs"] >= 2 and not math.isnan(paper_mean) and model in ("", PAPER_MODELS[dataset])
