@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from localmixup.paper.chapters import CHAPTERS, choose_profile
-from localmixup.paper.record_files import project_root
+from localmixup.paper.record_files import atomic_write, project_root
 
 # papermill marks the cell it injects; the book shows the parameters through chapter_header instead.
 _INJECTED_TAG = "injected-parameters"
@@ -88,9 +88,8 @@ def write_findings(root: Path) -> Path:
     from localmixup.paper.findings import CHAPTERS as READ, findings, to_markdown
 
     profiles = {name: executed_profile(root / "book" / f"{name}.ipynb") for name in READ}
-    target = root / FINDINGS_PAGE
-    target.write_text(to_markdown(findings({k: v for k, v in profiles.items() if v})), encoding="utf-8")
-    return target
+    text = to_markdown(findings({k: v for k, v in profiles.items() if v}))
+    return atomic_write(root / FINDINGS_PAGE, lambda f: f.write(text.encode("utf-8")), binary=True)  # never half a box
 
 
 def build_html(root: Path) -> Path:
