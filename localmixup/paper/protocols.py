@@ -54,7 +54,7 @@ def _size_settings(size: int, epochs: int) -> dict[str, Any]:
     return {**CPU_SETTINGS["fashion_mnist"], "train_size": size, "subset_seed": "seed", "epochs": epochs, "milestones": milestones}
 
 
-#: The size study: the cpu recipe on a stratified subset drawn from each run's seed (``size<N>``).
+#: Per profile ``size<N>`` of the size study, the cpu recipe on a stratified subset drawn from each run's seed.
 SIZE_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     f"size{size}": {"fashion_mnist": _size_settings(size, epochs)} for size, epochs in SIZE_EPOCHS.items()}
 

@@ -26,8 +26,8 @@ METHODS = ADAMIXUP_METHODS
 LABELS = {"mixup": "Mixup", "local": "Local Mixup", "adamixup": "AdaMixup"}
 #: The paired comparisons the chapter shows, ``a - b``; the first is the paper's claim (Section 5.3).
 PAIRS = (("local", "adamixup"), ("local", "mixup"), ("adamixup", "mixup"))
-#: The paper's comparison (Section 5.3), error %: mean, printed +- half-width, runs. Mixup is not in
-#: that comparison; its CIFAR-10 value from Table 1 (100 runs) is shown, labelled as such.
+#: The paper's values in the comparison of Section 5.3 (error %, as mean, printed half-width and runs). Mixup
+#: is not in that comparison; its CIFAR-10 value from Table 1 (100 runs) is shown, labelled as such.
 PAPER = {("cifar10", "adamixup"): (4.11, 0.12, "5 runs (Sec. 5.3)"), ("cifar10", "local"): (3.89, 0.12, "5 runs (Sec. 5.3)"),
          ("cifar10", "mixup"): (4.13, 0.03, "100 runs (Table 1)")}
 MIB = 2 ** 20
@@ -77,7 +77,7 @@ class ErrorReading(NamedTuple):
 
     @property
     def claim(self) -> PairedDifference:
-        """Local Mixup minus AdaMixup: the paper's claim is that it is below 0."""
+        """Local Mixup minus AdaMixup (the paper claims it is below 0)."""
         return self.differences["local", "adamixup"]
 
     @property
@@ -140,8 +140,8 @@ def policy_epochs(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
                          if r["config"]["method"] == "adamixup" and r["status"] == "ok" for e in r["epochs"]])
 
 
-#: With split_batch, a step scores B/2 mixed and B real samples: a discriminator that has learned only
-#: its bias predicts "real" for all and reaches the entropy of the 1:2 proportion (nats).
+#: The entropy (nats) of the 1 to 2 proportion of mixed to real samples a step scores with split_batch
+#: (B/2 mixed, B real), which a discriminator that has learned only its bias reaches.
 PRIOR_ENTROPY = math.log(3) - 2 / 3 * math.log(2)
 
 

@@ -6,7 +6,7 @@ The paper reads its Figure 3 twice: (1) Mixup and Local Mixup beat training with
 paired comparisons: runs that share a seed share their initial weights and data order.
 
 On one data set a comparison is the mean of the per-seed differences with its Student-t interval
-over seeds (:func:`~localmixup.paper.table1.report.paired_difference`): it says nothing of another draw
+over seeds (:func:`~localmixup.paper.stats.paired_difference`): it says nothing of another draw
 of the data. Across draws (runs nested in data sets), the estimate is the mean over draws of each
 draw's mean difference, with the Student-t interval over draws (D - 1 degrees of freedom): with the
 same number of runs on every draw this is the two-stage (summary-statistics) reading of a nested
@@ -34,7 +34,7 @@ SETTING_LABELS = {"authors": "(a) authors' setting", "eq2-permutation": "(b) Eq.
 """How the chapter names its three settings."""
 
 ZERO_LABELS = {"authors": "no mixing", "eq2-permutation": "ε = 0 [fixed points only]", "eq2-graph": "no mixing"}
-"""What eps = 0 is in each setting: with permutation pairing, only the pairs a permutation maps to
+"""The name of eps = 0 in each setting. With permutation pairing, only the pairs a permutation maps to
 themselves weigh 1, so (b) at eps = 0 trains on a handful of points per batch, not without mixing."""
 
 

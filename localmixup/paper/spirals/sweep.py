@@ -164,7 +164,7 @@ def sweep_spirals(
         eps_grid: thresholds (each >= 0).
         seeds: run seeds (distinct integers >= 0); the same seeds are used for every eps.
         epochs, hidden: see :class:`~localmixup.paper.spirals.config.ManyRunsConfig`.
-        batch_sizes: batch size per eps (default: the authors', :data:`PAPER_BATCH_SIZES`).
+        batch_sizes: batch size per eps (default: the authors', :data:`~localmixup.paper.spirals.protocol.PAPER_BATCH_SIZES`).
         data: overrides of :data:`~localmixup.paper.spirals.protocol.DATA_DEFAULTS` (arguments of ``make_spirals``), or
             ``{"source": "authors"}`` for the authors' files.
         draw: the data set is the draw of this seed (``data``'s seed replaced), and the records go

@@ -33,7 +33,7 @@ def step_costs(configs: list[TrainConfig], device: torch.device | str | None = N
     ``steps_per_epoch``, ``seconds_per_step`` (wall-clock, median over the rounds),
     ``seconds_per_epoch`` (``steps_per_epoch * seconds_per_step``: training only, no evaluation),
     ``cpu_seconds_per_step`` and ``cpu_seconds_per_epoch`` (the same with the process's CPU time,
-    :func:`time.process_time`, summed over its threads: on a CPU it measures the work of a step
+    ``time.process_time()``, summed over its threads: on a CPU it measures the work of a step
     whatever the load of other processes, which a wall-clock time does not; on a GPU it is only
     the host's share), ``saved_for_backward_bytes`` and ``cuda_step_peak_bytes``
     (``max_memory_allocated`` during the first step minus what was allocated before it: the
