@@ -144,7 +144,7 @@ def _records(folder: Path) -> dict[str, dict]:
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """Every run of this file, local or on the cluster, trains with one torch thread: each node
-    offers one CPU slot, and a Ray run's default thread count is the driver's (the local backend's)."""
+    offers one CPU slot, which is both backends' default thread count per run."""
     import torch
 
     before = torch.get_num_threads()
@@ -190,12 +190,15 @@ def test_same_records_as_local_backend(cluster, local_reference, tmp_path, monke
 def test_cluster_too_small_for_the_thread_count(cluster, tmp_path, monkeypatch):
     import torch
 
+    from localmixup.paper.sweep.ray_backend import resolve_cpus
+
     monkeypatch.setenv("LOCALMIXUP_RESULTS", str(tmp_path / "results"))
     configs = make_configs("fashion_mnist", "baseline", "0", "quick", **TINY)
     torch.set_num_threads(2)
-    try:
+    try:  # the default is the local backend's default thread count, 1, whatever this process uses
+        assert resolve_cpus(None) == 1 and resolve_cpus(3) == 3
         with pytest.raises(RuntimeError, match=r"each run needs 2 CPU slot\(s\).* largest node of the Ray cluster has 1"):
-            run_sweep(configs, progress=False, device="cpu", backend="ray", address=cluster.address)
+            run_sweep(configs, progress=False, device="cpu", backend="ray", address=cluster.address, cpus_per_run=2)
         with pytest.raises(RuntimeError, match=r"each run needs 3 CPU slot"):
             run_sweep(configs, progress=False, device="cpu", backend="ray", address=cluster.address, cpus_per_run=3)
     finally:
