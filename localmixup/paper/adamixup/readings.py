@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from localmixup.paper.stats import PairedDifference, confidence_interval, describe_difference, paired_difference
-from localmixup.paper.sweep.results import final_errors
+from localmixup.paper.sweep.results import final_errors, runs_of
 from localmixup.paper.adamixup.plan import ADAMIXUP_METHODS
 
 METHODS = ADAMIXUP_METHODS
@@ -31,11 +31,6 @@ PAIRS = (("local", "adamixup"), ("local", "mixup"), ("adamixup", "mixup"))
 PAPER = {("cifar10", "adamixup"): (4.11, 0.12, "5 runs (Sec. 5.3)"), ("cifar10", "local"): (3.89, 0.12, "5 runs (Sec. 5.3)"),
          ("cifar10", "mixup"): (4.13, 0.03, "100 runs (Table 1)")}
 MIB = 2 ** 20
-
-
-def runs_of(records: Iterable[Mapping[str, Any]], dataset: str, method: str | None = None) -> list[Mapping[str, Any]]:
-    """The records of one dataset (of one method, if given)."""
-    return [r for r in records if r["config"]["dataset"] == dataset and (method is None or r["config"]["method"] == method)]
 
 
 def cell(values: Sequence[float]) -> str:

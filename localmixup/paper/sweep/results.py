@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,14 @@ def final_errors(records: Iterable[dict[str, Any]]) -> dict[int, float]:
                 raise ValueError(f"two finished runs with seed {seed}: pass the records of one recipe")
             out[seed] = r["final_test_error_pct"]
     return out
+
+
+def runs_of(records: Iterable[Mapping[str, Any]], dataset: str, method: str | None = None,
+            seeds: Iterable[int] | None = None) -> list[Mapping[str, Any]]:
+    """The records of one dataset (of one method and of the given seeds only, where given)."""
+    chosen = None if seeds is None else set(seeds)
+    return [r for r in records if r["config"]["dataset"] == dataset and (method is None or r["config"]["method"] == method)
+            and (chosen is None or r["config"]["seed"] in chosen)]
 
 
 def summarise(records: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from localmixup.paper.labels import DATASET_LABELS, DATASET_NAMES, METHOD_LABELS, MODEL_LABELS, PAPER_MODELS
 from localmixup.paper.stats import PairedDifference, confidence_interval, describe_difference, paired_difference
-from localmixup.paper.sweep.results import final_errors
+from localmixup.paper.sweep.results import final_errors, runs_of
 from localmixup.paper.table1.report import PAPER_TABLE1
 
 METHODS = ("baseline", "mixup", "local")
@@ -59,14 +59,6 @@ def load(plan) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 def dataset_labels(configs: Iterable[Any]) -> dict[str, str]:
     """Each dataset of ``configs`` with the network its runs use, e.g. ``Fashion-MNIST (LeNet-5)``."""
     return {c.dataset: f"{DATASET_NAMES[c.dataset]} ({MODEL_LABELS[c.model]})" for c in configs}
-
-
-def runs_of(records: Iterable[Mapping[str, Any]], dataset: str, method: str,
-            seeds: Iterable[int] | None = None) -> list[Mapping[str, Any]]:
-    """The records of one method on one dataset (of the given seeds only, if any)."""
-    chosen = None if seeds is None else set(seeds)
-    return [r for r in records if r["config"]["dataset"] == dataset and r["config"]["method"] == method
-            and (chosen is None or r["config"]["seed"] in chosen)]
 
 
 def errors_of(records: Iterable[Mapping[str, Any]], dataset: str, method: str,
