@@ -45,7 +45,12 @@ def test_the_box_equals_what_the_readings_compute_from_the_committed_records(tmp
     assert all(f.verdict in fi.VERDICTS for f in lines)
 
     # Figure 3: the spirals chapter's two readings in the authors' setting, across draws and on the authors' data
-    scopes = {scope: readings["authors"] for scope, readings in fi.spirals_scopes().items()}
+    from localmixup.paper.spirals.protocol import PAPER_EPS
+    from localmixup.paper.spirals.readings import complete_draws, verdict_scopes
+    from localmixup.paper.spirals.sweep import load_spirals_sweep
+
+    found = verdict_scopes(complete_draws(load_spirals_sweep("draws"), PAPER_EPS), load_spirals_sweep("authors-data"))
+    scopes = {scope: readings["authors"] for scope, readings in found.items()}
     assert len(scopes) == 2 and any(s.startswith("across") for s in scopes) and any("authors' data" in s for s in scopes)
     first, second = (next(f for f in lines if f.result.startswith(f"Figure 3, spirals, {k} reading")) for k in ("first", "second"))
     assert first.verdict == fi.combined_verdict([r.first_holds for r in scopes.values()])

@@ -53,33 +53,20 @@ def theory_findings() -> list[Finding]:
                     "one verdict per statement, computed and checked in the chapter", "theory_1d")]
 
 
-def spirals_scopes() -> dict[str, dict[str, object]]:
-    """The readings that carry Figure 3's verdicts, as the spirals chapter's first table shows them:
-    across the complete draws of the data (intervals over data sets), and on the authors' own data
-    (intervals over paired seeds); scope -> setting -> :class:`~localmixup.paper.spirals.readings.Reading`."""
-    from localmixup.paper.spirals.protocol import PAPER_EPS
-    from localmixup.paper.spirals.readings import complete_draws, scope_readings
-    from localmixup.paper.spirals.sweep import load_spirals_sweep
-
-    draws = complete_draws(load_spirals_sweep("draws"), PAPER_EPS)
-    draws = draws[draws.groupby("setting")["data"].transform("nunique") >= 2]
-    own = load_spirals_sweep("authors-data")
-    scopes = {}
-    if not draws.empty:
-        scopes[f"across {draws['data'].nunique()} draws of the data"] = scope_readings(draws)
-    if not own.empty:
-        scopes[f"on the authors' data ({int(own.groupby(['setting', 'eps']).size().min())} runs)"] = scope_readings(own)
-    return scopes
-
-
 def combined_verdict(holds: list[bool]) -> str:
     """Holds in every scope: "holds"; in none: "does not hold"; in some: "holds with a correction"."""
     return "holds" if all(holds) else "does not hold" if not any(holds) else "holds with a correction"
 
 
 def spirals_findings() -> list[Finding]:
-    """Figure 3's two readings in the authors' setting, in every scope of :func:`spirals_scopes`."""
-    scopes = {scope: readings["authors"] for scope, readings in spirals_scopes().items() if "authors" in readings}
+    """Figure 3's two readings in the authors' setting, in every scope that carries a verdict
+    (:func:`~localmixup.paper.spirals.readings.verdict_scopes`, as the spirals chapter's first table)."""
+    from localmixup.paper.spirals.protocol import PAPER_EPS
+    from localmixup.paper.spirals.readings import complete_draws, verdict_scopes
+    from localmixup.paper.spirals.sweep import load_spirals_sweep
+
+    found = verdict_scopes(complete_draws(load_spirals_sweep("draws"), PAPER_EPS), load_spirals_sweep("authors-data"))
+    scopes = {scope: readings["authors"] for scope, readings in found.items() if "authors" in readings}
     if not scopes:
         return [Finding(f"Figure 3, spirals ({name})", "not run here", "neither the draws sweep nor the runs on the "
                         "authors' data are recorded", "spirals") for name in ("first reading", "second reading")]

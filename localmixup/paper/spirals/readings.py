@@ -218,6 +218,19 @@ def scope_readings(frame: pd.DataFrame, mixup_eps: float | None = None) -> dict[
     return out
 
 
+def verdict_scopes(draws: pd.DataFrame, own: pd.DataFrame) -> dict[str, dict[str, Reading]]:
+    """The scopes that carry Figure 3's verdicts, scope -> :func:`scope_readings`: across the draws of
+    ``draws`` (complete draws, :func:`complete_draws`; a setting with fewer than two is left out) and
+    on the authors' data ``own``; a scope without runs is left out."""
+    draws = draws[draws.groupby("setting")["data"].transform("nunique") >= 2]
+    scopes = {}
+    if not draws.empty:
+        scopes[f"across {draws['data'].nunique()} draws"] = scope_readings(draws)
+    if not own.empty:
+        scopes[f"authors' data ({int(own.groupby(['setting', 'eps']).size().min())} runs)"] = scope_readings(own)
+    return scopes
+
+
 class Collapse(NamedTuple):
     """Runs that separated the spirals and then lost it, at one eps (errors in %)."""
 
