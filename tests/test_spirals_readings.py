@@ -109,3 +109,50 @@ def test_the_verdict_table_says_per_scope_which_reading_holds_with_its_numbers()
     assert b.iloc[0]["other"] == "—" and "ε = 0 [fixed points only]" in b.index[0]
     with pytest.raises(ValueError, match="every scope is empty"):
         verdict_table({"one": {}})
+
+
+def test_the_longer_training_bullet_gives_each_change_and_the_collapses():
+    from localmixup.paper.spirals.readings import Collapse, describe_longer_training, longer_training
+
+    curves = pd.DataFrame([{"eps": eps, "seed": s, "epoch": e, "test_error_pct": v + eps}
+                           for eps in (0.0, 1.0) for s, (a, b) in enumerate([(10, 20), (12, 21), (11, 23)])
+                           for e, v in ((200, a), (400, b))])
+    text = describe_longer_training(longer_training(curves, 200, 400),
+                                    {0.0: Collapse(3, 2, 1, 0, 0, 400, 0), 1.0: Collapse(3, 0, 0, 0, 0, 400, 0)}, "(a)")
+    assert text.startswith("- **(a)**: ε = 0: 11.0% → 21.3% (+10.33 points, 95% CI ")
+    assert "ε = 1: 12.0% → 22.3%" in text and text.endswith("over 400 epochs: ε = 0: 1 of 3; ε = 1: 0 of 3.")
+
+
+def test_the_softmax_baseline_counts_failed_runs_and_paired_losses():
+    from localmixup.paper.spirals.readings import softmax_baseline
+
+    softmax = pd.Series([40.0, 0.5, 12.0, 3.0], index=[0, 1, 2, 3])
+    logits = pd.Series([0.0, 0.5, 1.0], index=[0, 1, 2])
+    s = softmax_baseline(softmax, logits)
+    assert s.runs == (4, 3) and s.failed_pct == (50.0, 0.0) and s.paired == 3 and s.worse_pct == pytest.approx(200 / 3)
+    assert s.markdown().startswith("With the softmax output, 50% of the runs end above 10% test error; with plain logits, 0%.")
+    with pytest.raises(ValueError, match="common seeds"):
+        softmax_baseline(softmax, pd.Series([1.0], index=[9]))
+
+
+def test_the_closing_bullets_compare_the_best_threshold_with_both_baselines():
+    from localmixup.paper.spirals.readings import closing_bullets
+
+    authors = _frame({0.0: [20, 22, 24, 26], 1.0: [5, 6, 7, 8], 10.0: [10, 11, 12, 13.5]}).assign(
+        pair_weight=lambda f: f["eps"].map({0.0: 0.01, 1.0: 0.3, 10.0: 1.0}))
+    logits = _frame({0.0: [0.0, 0.1, 0.0, 0.2]}, setting="eq2-graph").assign(pair_weight=1.0)
+    runs = pd.concat([authors, logits]).assign(epochs=200)
+    text = closing_bullets(runs, 10.0, scale="a test scale")
+    assert text.startswith("- These numbers come from 16 recorded runs at a test scale.")
+    assert ("(ε = 1, 6.5%) lies below their training without mixing (23.0%, softmax output) and lies above training "
+            "without mixing with plain logits (0.1%;") in text
+    assert "holds against the authors' baseline only: it rests on its softmax." in text
+    assert "(from 0.30 to 1.00 over the grid)" in text and "length of training" not in text
+    later = reading(_frame({0.0: [20, 22, 24, 26], 1.0: [5, 6, 7, 8], 10.0: [5.1, 6, 7.2, 8]}), "authors", 10.0)
+    longer = closing_bullets(runs, 10.0, scale="s", later=later, later_epochs=400)
+    assert "- The length of training changes the authors' setting's verdicts: after 400 epochs instead of 200" in longer
+    assert "the second does not hold (ε = 1 − Mixup -0.07 points" in longer
+    with pytest.raises(ValueError, match="later_epochs"):
+        closing_bullets(runs, 10.0, scale="s", later=later)
+    with pytest.raises(ValueError, match="eq2-graph"):
+        closing_bullets(authors.assign(epochs=200), 10.0, scale="s")

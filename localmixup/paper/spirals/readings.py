@@ -1,5 +1,5 @@
 """What the spirals records say (Figure 3): the paper's two readings, on one data set or across
-draws of the data, and the shape of the runs behind a mean.
+draws of the data, the shape of the runs behind a mean, and the sentences the chapter builds from them.
 
 The paper reads its Figure 3 twice: (1) Mixup and Local Mixup beat training without mixing
 (eps = 0), and (2) Local Mixup, at its best threshold, beats Mixup (the largest eps). Both are
@@ -287,3 +287,91 @@ def longer_training(curves: pd.DataFrame, early: int, late: int) -> pd.DataFrame
                      f"epoch {late}": sum(at[late].values()) / len(at[late]), "change": d.mean, "low": d.mean - d.half,
                      "high": d.mean + d.half})
     return pd.DataFrame(rows).set_index("eps")
+
+
+def describe_longer_training(table: pd.DataFrame, collapsed: Mapping[float, Collapse], label: str) -> str:
+    """One Markdown bullet for a setting trained longer: per eps, the mean error at the early and the
+    late epoch and the paired change with its 95% interval (``table`` from :func:`longer_training`),
+    then the runs that separated and then collapsed over the long runs (``collapsed``, :func:`collapses`)."""
+    early, late = (c for c in table.columns if c.startswith("epoch "))
+    moves = [f"ε = {eps:g}: {row[early]:.1f}% → {row[late]:.1f}% ({row['change']:+.2f} points, 95% CI "
+             f"{row['low']:+.2f} to {row['high']:+.2f}, {int(row['runs'])} runs)" for eps, row in table.iterrows()]
+    fell = "; ".join(f"ε = {eps:g}: {c.collapsed} of {c.runs}" for eps, c in collapsed.items())
+    return (f"- **{label}**: " + "; ".join(moves) + ".\n"
+            f"  Runs that separated then collapsed over {late.removeprefix('epoch ')} epochs: {fell}.")
+
+
+class SoftmaxBaseline(NamedTuple):
+    """Training without mixing with the authors' softmax output against plain logits, run by run
+    (errors in %): runs of each, the share (%) of each that ends above :data:`FAILED_PCT`, and the
+    share (%) of the seeds run by both where the softmax output is worse."""
+
+    runs: tuple[int, int]
+    failed_pct: tuple[float, float]
+    paired: int
+    worse_pct: float
+
+    def markdown(self) -> str:
+        return (f"With the softmax output, {self.failed_pct[0]:.0f}% of the runs end above {FAILED_PCT:g}% test error; "
+                f"with plain logits, {self.failed_pct[1]:.0f}%. On the {self.paired} seeds run by both, the softmax output "
+                f"is worse in {self.worse_pct:.0f}% of the runs, equal or better in the others.")
+
+
+def softmax_baseline(softmax: pd.Series, logits: pd.Series) -> SoftmaxBaseline:
+    """:class:`SoftmaxBaseline` from the final errors (%) at eps = 0 of setting (a) and of setting (c),
+    each indexed by seed."""
+    both = pd.concat({"softmax": softmax, "logits": logits}, axis=1).dropna()
+    if both.empty:
+        raise ValueError("softmax_baseline needs runs of both outputs on common seeds")
+    failed = tuple(100 * float((s > FAILED_PCT).mean()) for s in (softmax, logits))
+    return SoftmaxBaseline((len(softmax), len(logits)), failed, len(both),
+                           100 * float((both["softmax"] > both["logits"]).mean()))
+
+
+SIDE_WORDS = {"below": "lies below", "above": "lies above", "not separated": "is not distinguishable from"}
+"""How a sentence says where one error lies against another (:attr:`~localmixup.paper.stats.PairedDifference.side`)."""
+
+
+def closing_bullets(runs: pd.DataFrame, mixup_eps: float, *, scale: str, later: Reading | None = None,
+                    later_epochs: int | None = None) -> str:
+    """The spirals chapter's closing bullets, every number from the runs of one data set.
+
+    ``runs``: one row per run of the settings (``setting``, ``data``, ``eps``, ``seed``,
+    ``test_error_pct``, ``pair_weight``), the three of the chapter; ``scale``: how the chapter
+    names the scale of these runs; ``later``: the authors' setting read again after
+    ``later_epochs`` epochs on the same seeds (:func:`reading`), if recorded.
+    """
+    authors = reading(runs, "authors", mixup_eps)
+    zero_logits = runs[(runs["setting"] == "eq2-graph") & (runs["eps"] == 0.0)]
+    if zero_logits.empty:
+        raise ValueError("closing_bullets needs the runs of setting 'eq2-graph' at eps = 0 (plain logits, no mixing)")
+    best = _errors(runs, "authors", authors.best_eps)
+    to_logits = paired_difference(dict(zip(best["seed"], best["test_error_pct"])),
+                                  dict(zip(zero_logits["seed"], zero_logits["test_error_pct"])))
+    kept = runs[runs["setting"] == "authors"].groupby("eps")["pair_weight"].mean()
+    gain = ("Local Mixup shows no gain over training without mixing in these runs." if authors.local_vs_none.side != "below" else
+            "Local Mixup's gain over training without mixing holds against both baselines." if to_logits.side == "below" else
+            "Local Mixup's gain over training without mixing holds against the authors' baseline only: it rests on its softmax.")
+    epochs = int(runs["epochs"].iloc[0])
+    lines = [
+        f"- These numbers come from {len(runs)} recorded runs at {scale}.",
+        f"- The authors' best threshold (ε = {authors.best_eps:g}, {authors.means[authors.best_eps]:.1f}%) "
+        f"{SIDE_WORDS[authors.local_vs_none.side]} their training without mixing ({authors.means[0.0]:.1f}%, softmax output) "
+        f"and {SIDE_WORDS[to_logits.side]} training without mixing with plain logits ({zero_logits['test_error_pct'].mean():.1f}%; "
+        f"paired difference {to_logits.mean:+.2f} ± {to_logits.half:.2f} points): {gain}",
+        f"- The authors' batch scaling multiplies each batch's loss by the fraction of its pairs within ε (from "
+        f"{kept[kept.index > 0].min():.2f} to {kept.max():.2f} over the grid): far pairs still train, and Adam, nearly "
+        "invariant to the scale of the loss, sees little of ε.",
+        "- Only the threshold graph is studied, as in the paper's Figure 3.",
+    ]
+    if later is not None:
+        if later_epochs is None:
+            raise ValueError("closing_bullets: later_epochs (the epochs of the later reading) is needed with later")
+        changed = (later.first_holds, later.second_holds) != (authors.first_holds, authors.second_holds)
+        d = later.local_vs_mixup
+        lines.append(f"- The length of training {'changes' if changed else 'does not change'} the authors' setting's verdicts: "
+                     f"after {later_epochs} epochs instead of {epochs} (same seeds, section above) the first reading "
+                     f"{'holds' if later.first_holds else 'does not hold'} (Mixup − no mixing {later.mixup_vs_none.mean:+.2f} "
+                     f"points) and the second {'holds' if later.second_holds else 'does not hold'} (ε = {later.best_eps:g} − Mixup "
+                     f"{d.mean:+.2f} points, 95% CI {d.mean - d.half:+.2f} to {d.mean + d.half:+.2f}).")
+    return "\n".join(lines)
