@@ -9,12 +9,12 @@ from localmixup.paper.book import FINDINGS_PAGE, executed_profile, write_finding
 
 def test_the_box_has_one_bullet_per_finding_with_its_verdict_and_chapter():
     lines = [fi.Finding("Table 1, X row", "does not hold", "Local Mixup − Mixup +0.50 points", "table1"),
-             fi.Finding("Theory", "see chapter", "one verdict per statement", "theory_1d")]
+             fi.Finding("Theorem 4.2", "holds with a correction", "the lower bound fails for K = 1..10", "theory_1d")]
     box = fi.to_markdown(lines)
     assert box.startswith("```{admonition} Findings first") and box.rstrip().endswith("```")
     bullets = [line for line in box.splitlines() if line.startswith("- ")]
     assert bullets == ["- Table 1, X row: **does not hold**; Local Mixup − Mixup +0.50 points ({doc}`table1`).",
-                       "- Theory: **see chapter**; one verdict per statement ({doc}`theory_1d`)."]
+                       "- Theorem 4.2: **holds with a correction**; the lower bound fails for K = 1..10 ({doc}`theory_1d`)."]
 
 
 def test_executed_profile_reads_papermills_injected_cell(tmp_path):
@@ -43,6 +43,14 @@ def test_the_box_equals_what_the_readings_compute_from_the_committed_records(tmp
     profiles = {c: choose_profile(c, "auto")[0] for c in fi.CHAPTERS}
     lines = fi.findings(profiles)
     assert all(f.verdict in fi.VERDICTS for f in lines)
+
+    # the 1-D theory: the chapter's exact verdicts at the sizes of its profile, one line per statement
+    from localmixup.paper.theory import chapter_verdicts
+
+    theory = [f for f in lines if f.chapter == "theory_1d"]
+    assert [(f.verdict, f.number) for f in theory] == [(v.verdict, v.evidence) for v in chapter_verdicts(profiles["theory_1d"])]
+    assert [f.result.split(" (")[0] for f in theory] == ["Figure 2", "Lemma 3.1", "Theorem 3.2", "Theorem 4.1", "Theorem 4.2",
+                                                         "Theorem 4.3"]
 
     # Figure 3: the spirals chapter's two readings in the authors' setting, across draws and on the authors' data
     from localmixup.paper.spirals.protocol import PAPER_EPS

@@ -3,7 +3,8 @@ the records by the chapters' own readings, for the box at the top of the book's 
 
 Each line calls the reading its chapter shows (:mod:`localmixup.paper.spirals.readings`,
 :mod:`localmixup.paper.table1.readings`, :mod:`localmixup.paper.table1.size_readings`,
-:mod:`localmixup.paper.adamixup.readings`) on the records of the profile the chapter was executed
+:mod:`localmixup.paper.adamixup.readings`; the theory's exact verdicts,
+:mod:`localmixup.theory.verdicts`) on the records of the profile the chapter was executed
 with, so the box cannot drift from the chapters. ``localmixup book`` writes :func:`to_markdown`
 into ``book/_findings.md`` (a build output) before the HTML build; the landing page includes it.
 """
@@ -17,10 +18,10 @@ from localmixup.paper.labels import DATASET_LABELS, DATASET_NAMES, MODEL_LABELS,
 from localmixup.paper.stats import PairedDifference
 
 #: Verdicts of a line, relative to the paper's statement.
-VERDICTS = ("holds", "holds with a correction", "does not hold", "not separated", "not run here", "see chapter")
+VERDICTS = ("holds", "holds with a correction", "does not hold", "not separated", "not run here")
 #: The chapters whose box lines depend on the profile they were executed with (the spirals' verdicts come
 #: from the draws sweep and the runs on the authors' data, whatever the profile).
-CHAPTERS = ("table1", "adamixup")
+CHAPTERS = ("theory_1d", "table1", "adamixup")
 
 
 class Finding(NamedTuple):
@@ -46,11 +47,13 @@ def default_profiles() -> dict[str, str]:
     return {chapter: choose_profile(chapter, "auto")[0] for chapter in CHAPTERS}
 
 
-def theory_findings() -> list[Finding]:
-    """The one-dimensional theory: its verdicts are computed statement by statement in the chapter
-    (and checked there by assertions); no one-line summary of them is computed, so none is given."""
-    return [Finding("Figure 2, Lemma 3.1, Theorems 3.2 and 4.1–4.3 (1-D theory)", "see chapter",
-                    "one verdict per statement, computed and checked in the chapter", "theory_1d")]
+def theory_findings(profile: str) -> list[Finding]:
+    """The one-dimensional theory: one line per printed statement, the chapter's verdicts at its
+    profile's sizes (:func:`~localmixup.paper.theory.chapter_verdicts`)."""
+    from localmixup.paper.theory import chapter_verdicts
+
+    return [Finding(f"{v.statement} (1-D theory: {v.claim})", v.verdict, v.evidence, "theory_1d")
+            for v in chapter_verdicts(profile)]
 
 
 def combined_verdict(holds: list[bool]) -> str:
@@ -168,7 +171,7 @@ def findings(profiles: Mapping[str, str] | None = None) -> list[Finding]:
     from localmixup.paper.chapters import choose_profile
 
     profiles = {chapter: (profiles or {}).get(chapter) or choose_profile(chapter, "auto")[0] for chapter in CHAPTERS}
-    return [*theory_findings(), *spirals_findings(), *table1_findings(profiles["table1"]),
+    return [*theory_findings(profiles["theory_1d"]), *spirals_findings(), *table1_findings(profiles["table1"]),
             *adamixup_findings(profiles["adamixup"])]
 
 
