@@ -156,3 +156,18 @@ def test_the_closing_bullets_compare_the_best_threshold_with_both_baselines():
         closing_bullets(runs, 10.0, scale="s", later=later)
     with pytest.raises(ValueError, match="eq2-graph"):
         closing_bullets(authors.assign(epochs=200), 10.0, scale="s")
+
+
+def test_collapses_per_draw_give_one_row_per_data_set_in_draw_order():
+    from localmixup.paper.spirals.readings import collapses_per_draw
+
+    curves = pd.DataFrame([{"data": data, "eps": 0.0, "seed": 100 * i + s, "epoch": e, "test_error_pct": v}
+                           for i, data in enumerate(["draw 10", "draw 2"])
+                           for s, values in enumerate([[5, 1, 20], [5, 1, 1], [30, 30, 30 - 20 * i]])
+                           for e, v in zip((10, 20, 30), values)])
+    table = collapses_per_draw(curves, [0.0, 1.0])
+    assert list(table.index) == ["draw 2", "draw 10"]
+    assert table.loc["draw 10", "ε = 0"] == "1 / 2 / 3" and table.loc["draw 2", "ε = 0"] == "1 / 2 / 3"
+    assert table.loc["draw 2", "ε = 1"] == "—"
+    with pytest.raises(ValueError, match="no learning curve"):
+        collapses_per_draw(curves, [5.0])

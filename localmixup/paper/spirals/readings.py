@@ -259,6 +259,22 @@ def collapses(curves: pd.DataFrame) -> dict[float, Collapse]:
     return out
 
 
+def collapses_per_draw(curves: pd.DataFrame, eps_values: Iterable[float]) -> pd.DataFrame:
+    """:func:`collapses` on each data set of ``curves`` (with a ``data`` column,
+    :func:`~localmixup.paper.spirals.sweep.load_spirals_curves`), at ``eps_values``: one row per
+    data set, one column per eps, each cell "collapsed of separated of runs" (e.g. ``"3 / 40 / 50"``)."""
+    eps_values = [float(e) for e in eps_values]
+    cells = {}
+    for data, part in curves[curves["eps"].isin(eps_values)].groupby("data"):
+        found = collapses(part)
+        cells[data] = {f"ε = {e:g}": "—" if e not in found else f"{found[e].collapsed} / {found[e].separated} / {found[e].runs}"
+                       for e in eps_values}
+    if not cells:
+        raise ValueError(f"no learning curve at eps {eps_values}")
+    order = sorted(cells, key=lambda d: [int(t) if t.isdigit() else t for t in d.split()])  # draw 2 before draw 10
+    return pd.DataFrame.from_dict(cells, orient="index").loc[order].rename_axis("data")
+
+
 def describe_collapses(table: dict[float, Collapse], eps_values: Iterable[float]) -> str:
     """One sentence per eps of ``eps_values``: separated, collapsed, best-epoch and last-epoch means."""
     lines = []

@@ -244,15 +244,15 @@ def load_spirals_sweep(tag: str, setting: str | None = None) -> pd.DataFrame:
 
 
 def load_spirals_curves(tag: str, setting: str) -> pd.DataFrame:
-    """Learning curves of ``setting`` under ``tag``: one row per (eps, seed, recorded epoch), with
-    the epoch's mean training loss and the test error after it (percent)."""
+    """Learning curves of ``setting`` under ``tag``: one row per (data set, eps, seed, recorded
+    epoch), with the epoch's mean training loss and the test error after it (percent)."""
     rows = [
-        {"eps": run.config["eps"], "seed": run.config["seed"], "epoch": e.epoch, "train_loss": e.train_loss,
-         "test_error_pct": e.test_error_pct}
-        for _, run in spirals_runs(tag, setting)
+        {"data": data_label(chunk["data"]), "eps": run.config["eps"], "seed": run.config["seed"], "epoch": e.epoch,
+         "train_loss": e.train_loss, "test_error_pct": e.test_error_pct}
+        for chunk, run in spirals_runs(tag, setting)
         for e in run.epochs
     ]  # fmt: skip
-    return pd.DataFrame(rows, columns=["eps", "seed", "epoch", "train_loss", "test_error_pct"])
+    return pd.DataFrame(rows, columns=["data", "eps", "seed", "epoch", "train_loss", "test_error_pct"])
 
 
 def cpu_seconds(tag: str, setting: str | None = None) -> float:
