@@ -10,18 +10,19 @@ from localmixup.checks import check_choice
 if TYPE_CHECKING:
     from localmixup.theory.verdicts import Verdict
 
-#: Sizes per profile: random data sets (brute force, Theorem 4.1), lambda draws per pair (brute force),
-#: the period n of Z/nZ, Monte Carlo draws, the largest K of Theorem 4.2, the grid sizes of Theorem 4.3,
-#: and the virtual points of the intrusion rate. "quick" takes seconds on a CPU.
 THEORY_PROFILES: dict[str, dict[str, Any]] = {
     "quick": {"n_datasets": 3, "brute_draws": 60_000, "n_periodic": 32, "mc_draws": 4_000, "k_max_iid": 128,
               "n_grid": (10, 30, 100, 300, 1000), "virtual_count": 20_000},
     "paper": {"n_datasets": 20, "brute_draws": 400_000, "n_periodic": 128, "mc_draws": 20_000, "k_max_iid": 256,
               "n_grid": (10, 30, 100, 300, 1000, 3000), "virtual_count": 200_000},
 }
+"""The sizes of each profile's computations, by name (random data sets for the brute force and
+Theorem 4.1, lambda draws per pair in the brute force, the period n of Z/nZ, Monte Carlo draws, the
+largest K of Theorem 4.2, the grid sizes of Theorem 4.3, virtual points of the intrusion rate);
+"quick" takes seconds on a CPU."""
 
-#: Theorem 4.3's rates are fitted over the grid sizes from this one on (below, the boundary rows dominate).
 FIT_FROM_N = 30
+"""Theorem 4.3's rates are fitted over the grid sizes from this one on (below, the boundary rows dominate)."""
 
 
 def chapter_verdicts(profile: str, *, seed: int = 0, n_random: int = 8, k_grid: int = 2, eps_grid: float = 0.1,
