@@ -171,3 +171,8 @@ def test_collapses_per_draw_give_one_row_per_data_set_in_draw_order():
     assert table.loc["draw 2", "ε = 1"] == "—"
     with pytest.raises(ValueError, match="no learning curve"):
         collapses_per_draw(curves, [5.0])
+
+
+def test_run_shape_lists_the_draws_by_number():
+    frame = pd.concat([_frame({0.0: [1.0]}, data=d, offset=i) for i, d in enumerate(["draw 10", "draw 2", "authors"])])
+    assert list(run_shape(frame).index.get_level_values("data")) == ["authors", "draw 2", "draw 10"]

@@ -45,11 +45,18 @@ def run_shape(frame: pd.DataFrame, by: Sequence[str] = ("setting", "data", "eps"
     ``frame``: one row per run with ``test_error_pct`` and the columns of ``by``
     (:func:`~localmixup.paper.spirals.sweep.load_spirals_sweep`)."""
     groups = frame.groupby(list(by))["test_error_pct"]
-    return pd.DataFrame({
+    table = pd.DataFrame({
         "runs": groups.count(), "mean": groups.mean(), "median": groups.median(), "sd": groups.std(),
         f"below {SEPARATED_PCT:g}% (%)": groups.apply(lambda s: 100 * float((s < SEPARATED_PCT).mean())),
         f"above {FAILED_PCT:g}% (%)": groups.apply(lambda s: 100 * float((s > FAILED_PCT).mean())),
     })
+    return table.sort_index(key=lambda level: level.map(_draw_key) if level.name == "data" else level)
+
+
+def _draw_key(label: str) -> float:
+    """Sort key of a data label (:func:`~localmixup.paper.spirals.protocol.data_label`): the authors' data
+    first, then the draws by number (draw 2 before draw 10)."""
+    return float(label.removeprefix("draw ")) if label.startswith("draw ") else -1.0
 
 
 def complete_draws(frame: pd.DataFrame, grid: Iterable[float]) -> pd.DataFrame:
@@ -271,8 +278,7 @@ def collapses_per_draw(curves: pd.DataFrame, eps_values: Iterable[float]) -> pd.
                        for e in eps_values}
     if not cells:
         raise ValueError(f"no learning curve at eps {eps_values}")
-    order = sorted(cells, key=lambda d: [int(t) if t.isdigit() else t for t in d.split()])  # draw 2 before draw 10
-    return pd.DataFrame.from_dict(cells, orient="index").loc[order].rename_axis("data")
+    return pd.DataFrame.from_dict(cells, orient="index").loc[sorted(cells, key=_draw_key)].rename_axis("data")
 
 
 def describe_collapses(table: dict[float, Collapse], eps_values: Iterable[float]) -> str:
