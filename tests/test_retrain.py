@@ -22,7 +22,8 @@ from localmixup.paper.spirals.sweep import SIGNIFICANT, load_split
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_RECORDS = ["results/table1/size1000/fashion_mnist/local-decay0.0005-seed0.json"]
 SPIRAL_CHUNKS = ["results/spirals/paper/authors/eps=1/seeds-00000-00199.json",
-                 "results/spirals/paper/eq2-permutation/eps=1.5/seeds-00000-00199.json"]
+                 "results/spirals/paper/eq2-permutation/eps=1.5/seeds-00000-00199.json",
+                 "results/spirals/draws/authors/eps=1/data=19/seeds-19000-19049.json"]  # the last draw of the draws sweep
 
 
 @pytest.mark.parametrize("name", IMAGE_RECORDS)
