@@ -176,3 +176,17 @@ def test_collapses_per_draw_give_one_row_per_data_set_in_draw_order():
 def test_run_shape_lists_the_draws_by_number():
     frame = pd.concat([_frame({0.0: [1.0]}, data=d, offset=i) for i, d in enumerate(["draw 10", "draw 2", "authors"])])
     assert list(run_shape(frame).index.get_level_values("data")) == ["authors", "draw 2", "draw 10"]
+
+
+def test_shape_cells_give_one_row_per_setting_and_draw_and_one_column_per_threshold():
+    from localmixup.paper.spirals.readings import shape_cells
+
+    frame = pd.concat([_frame({0.0: [0.0, 0.5, 12.0, 30.0], 1.0: [2, 2, 2, 2]}, data="draw 10"),
+                       _frame({0.0: [1.0, 3.0]}, data="draw 2", offset=10)])
+    table = shape_cells(frame, [0.0, 1.0, 10.0])
+    assert list(table.columns) == ["ε = 0", "ε = 1"]  # no run at 10: no column
+    assert list(table.index) == [("authors", "draw 2"), ("authors", "draw 10")]
+    assert table.loc[("authors", "draw 10"), "ε = 0"] == "10.6 (6.2; 50; 50)"
+    assert pd.isna(table.loc[("authors", "draw 2"), "ε = 1"])
+    with pytest.raises(ValueError, match="no run at eps"):
+        shape_cells(frame, [5.0])

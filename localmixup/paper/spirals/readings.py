@@ -50,7 +50,26 @@ def run_shape(frame: pd.DataFrame, by: Sequence[str] = ("setting", "data", "eps"
         f"below {SEPARATED_PCT:g}% (%)": groups.apply(lambda s: 100 * float((s < SEPARATED_PCT).mean())),
         f"above {FAILED_PCT:g}% (%)": groups.apply(lambda s: 100 * float((s > FAILED_PCT).mean())),
     })
-    return table.sort_index(key=lambda level: level.map(_draw_key) if level.name == "data" else level)
+    return table.sort_index(key=_by_draw)
+
+
+def shape_cells(frame: pd.DataFrame, eps_values: Iterable[float]) -> pd.DataFrame:
+    """:func:`run_shape` per setting and data set at ``eps_values``, one row per (setting, data set)
+    and one column per eps, each cell "mean (median; % of runs below :data:`SEPARATED_PCT`; % above
+    :data:`FAILED_PCT`)" in percent: the shape of every draw at a glance."""
+    eps_values = [float(e) for e in eps_values]
+    shape = run_shape(frame[frame["eps"].isin(eps_values)])
+    if shape.empty:
+        raise ValueError(f"no run at eps {eps_values}")
+    below, above = f"below {SEPARATED_PCT:g}% (%)", f"above {FAILED_PCT:g}% (%)"
+    cells = shape.apply(lambda r: f"{r['mean']:.1f} ({r['median']:.1f}; {r[below]:.0f}; {r[above]:.0f})", axis=1)
+    table = cells.unstack("eps").reindex(columns=[e for e in eps_values if e in set(shape.index.get_level_values("eps"))])
+    return table.sort_index(key=_by_draw).rename(columns=lambda e: f"ε = {e:g}")
+
+
+def _by_draw(level: pd.Index) -> pd.Index:
+    """Sort key of an index level: the data sets by :func:`_draw_key`, any other level as it is."""
+    return level.map(_draw_key) if level.name == "data" else level
 
 
 def _draw_key(label: str) -> float:
