@@ -79,9 +79,13 @@ def test_the_box_equals_what_the_readings_compute_from_the_committed_records(tmp
         assert ("the baseline is best" in row.number) == d.baseline_best
     s = study_summary(size_readings(load_size_runs()))
     size = next(f for f in lines if f.result.startswith("Table 1 across training-set sizes"))
-    if not s.local_wins and not s.local_losses:
+    weight = load_size_runs().groupby(["size", "method"])["pair_weight"].mean()
+    localised = [w for w in s.local_wins if weight[w] < 0.95]  # a rate whose pairs weigh as Mixup's is Mixup
+    if not localised and not s.local_losses:
         assert size.verdict == "not separated"
     assert ("no size and rate" in size.number) == (not s.local_wins)
+    assert all(f"{w[0]:,} ({w[1]}, mean pair weight" in size.number for w in s.local_wins)
+    assert size.number.count("this is Mixup") == len(s.local_wins) - len(localised)
     not_run = {f.result for f in lines if f.verdict == "not run here" and f.chapter == "table1"}
     assert {f"Table 1, {DATASET_LABELS[d]}" for d in plan.unavailable} <= not_run
 
